@@ -1,0 +1,87 @@
+/** The one interface every multiplexer backend implements. Backends never print. */
+
+export type BackendName = "tmux" | "screen" | "zellij";
+export const BACKEND_NAMES: readonly BackendName[] = [
+  "tmux",
+  "screen",
+  "zellij",
+];
+
+/**
+ * attached/detached: live sessions. exited: zellij's resurrectable sessions.
+ * dead: screen sessions whose process is gone (`Dead ???`, `Remote or dead`).
+ */
+export type SessionState = "attached" | "detached" | "exited" | "dead";
+
+export interface Session {
+  /** The exact name, as the backend stores it. */
+  name: string;
+  backend: BackendName;
+  state: SessionState;
+  /** Number of windows (tabs in zellij), when the backend reports it. */
+  windows: number | null;
+  /** Number of attached clients, when the backend reports it. */
+  clients: number | null;
+  /** Creation time, when the backend reports it. */
+  created: Date | null;
+  /** Start directory, when the backend reports it. */
+  directory: string | null;
+  /** True for the session this process runs inside. */
+  current: boolean;
+  /** The backend's own handle for exact targeting: tmux `$3`, screen `PID.NAME`, zellij the name. */
+  id: string;
+}
+
+export interface CreateOptions {
+  name: string;
+  /** Absolute, existing directory. */
+  directory: string;
+  /** Absolute path of an executable shell. */
+  shell: string;
+}
+
+export type BackendErrorKind =
+  | "not-installed"
+  | "not-found"
+  | "exists"
+  | "invalid-name"
+  | "not-a-terminal"
+  | "not-inside"
+  | "failed";
+
+/** What went wrong in a backend, for cli/ to word and map to an exit code. */
+export class BackendError extends Error {
+  constructor(
+    readonly kind: BackendErrorKind,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = "BackendError";
+  }
+}
+
+export interface Backend {
+  readonly name: BackendName;
+  /** Whether the multiplexer's executable is on PATH (found without spawning it). */
+  isInstalled(): boolean;
+  /** Sessions of this backend; an empty list when no server runs. `all` adds exited/dead ones. */
+  list(options: { all: boolean }): Promise<Session[]>;
+  /** Why NAME cannot be a session name here, or null when it can. */
+  invalidNameReason(name: string): string | null;
+  /** Creates a detached session; throws BackendError("exists") for a taken name. */
+  create(options: CreateOptions): Promise<void>;
+  /**
+   * Hands the terminal to the backend and resolves to its exit code. Inside
+   * the same multiplexer it switches the current client instead of nesting.
+   */
+  attach(session: Session): Promise<number>;
+  /** Detaches the client this process runs inside. */
+  detachCurrent(): Promise<void>;
+  /** Detaches every client of SESSION. */
+  detachAll(session: Session): Promise<void>;
+  /** Ends SESSION, by exact handle; zellij also deletes it. */
+  kill(session: Session): Promise<void>;
+  /** The name of the session this process runs inside, from the environment, or null. */
+  currentSessionName(): string | null;
+}

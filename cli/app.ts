@@ -1,0 +1,105 @@
+/**
+ * The command tree and the one place errors become output and exit codes.
+ * Heavy commands (exec, connect) load their implementation lazily, so the
+ * local commands never load SSH code.
+ */
+import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { BACKEND_NAMES } from "../backends/types.ts";
+import { asCliError } from "./errors.ts";
+import { ExitCode } from "./exit-codes.ts";
+import { formatError, writeErr } from "./output.ts";
+import { VERSION } from "./version.ts";
+import { listCommand } from "./commands/list.ts";
+import { createCommand } from "./commands/create.ts";
+import { attachCommand } from "./commands/attach.ts";
+import { detachCommand } from "./commands/detach.ts";
+import { killCommand } from "./commands/kill.ts";
+import { execCommand } from "./commands/exec.ts";
+import { connectCommand } from "./commands/connect.ts";
+
+export function buildProgram() {
+  const program = new Command()
+    .name("sessions")
+    .description(
+      "Manage terminal sessions: tmux, GNU screen and zellij locally, SSH remotely.",
+    )
+    .version(VERSION, "-V, --version", "print the version")
+    .helpOption("-h, --help", "show help")
+    .addOption(
+      new Option("--backend <name>", "use only this multiplexer")
+        .choices(BACKEND_NAMES)
+        .env("SESSIONS_BACKEND"),
+    )
+    .addCommand(listCommand())
+    .addCommand(createCommand())
+    .addCommand(attachCommand())
+    .addCommand(detachCommand())
+    .addCommand(killCommand())
+    .addCommand(execCommand())
+    .addCommand(connectCommand());
+  configureRecursively(program);
+  return program;
+}
+
+export type Program = ReturnType<typeof buildProgram>;
+
+/** Commander's own errors, in our one-line format and exit code 2. */
+function configureRecursively(
+  command: Command<unknown[], Record<string, unknown>, Record<string, unknown>>,
+): void {
+  command
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      outputError: (text) => writeErr(formatError(tidyCommanderMessage(text))),
+    });
+  for (const sub of command.commands) {
+    configureRecursively(
+      sub as Command<
+        unknown[],
+        Record<string, unknown>,
+        Record<string, unknown>
+      >,
+    );
+  }
+}
+
+/** "error: unknown command 'lst'\n(Did you mean list?)" → "unknown command 'lst' (did you mean list?)" */
+export function tidyCommanderMessage(text: string): string {
+  return text
+    .trim()
+    .replace(/^error: /, "")
+    .replace(/\s*\n\(Did you mean (.*)\?\)$/s, " (did you mean $1?)")
+    .replace(/\s*\n/g, " ");
+}
+
+/** Runs `sessions` with ARGS and resolves to the exit code; never throws. */
+export async function run(args: string[]): Promise<number> {
+  const program = buildProgram();
+  // Commands that finish with a meaningful non-zero status (attach, exec, connect) set Deno.exitCode.
+  Deno.exitCode = ExitCode.OK;
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return Deno.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version exit 0; every other commander error is a usage error it already printed.
+      return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    }
+    const cliError = asCliError(error);
+    if (cliError) {
+      writeErr(formatError(cliError.message, cliError.hint));
+      return cliError.exitCode;
+    }
+    const detail = error instanceof Error
+      ? (Deno.env.get("SESSIONS_DEBUG") ? error.stack : error.message)
+      : String(error);
+    writeErr(
+      formatError(
+        `internal error: ${detail}`,
+        "please report this at the project's issue tracker",
+      ),
+    );
+    return ExitCode.FAILURE;
+  }
+}

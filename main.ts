@@ -1,0 +1,3 @@
+import { run } from "./cli/app.ts";
+
+Deno.exit(await run(Deno.args));

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { tidyCommanderMessage } from "../cli/app.ts";
+import { runSessions } from "./helpers/sessions.ts";
+import { VERSION } from "../cli/version.ts";
+
+Deno.test("the deno.json sessions task runs main.ts with exactly the shared permission flags", async () => {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  );
+  assert.equal(
+    config.tasks.sessions,
+    `deno run ${PERMISSION_FLAGS.join(" ")} main.ts`,
+  );
+});
+
+Deno.test("commander messages become one line with a lower-case suggestion", () => {
+  assert.equal(
+    tidyCommanderMessage(
+      "error: unknown command 'lst'\n(Did you mean list?)\n",
+    ),
+    "unknown command 'lst' (did you mean list?)",
+  );
+});
+
+Deno.test("sessions as a process", async (t) => {
+  await t.step("--version prints the version and exits 0", async () => {
+    const result = await runSessions(["--version"]);
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout.trim(), VERSION);
+  });
+  await t.step(
+    "a mistyped command suggests the right one and exits 2",
+    async () => {
+      const result = await runSessions(["lsit"]);
+      assert.equal(result.code, 2);
+      assert.equal(
+        result.stderr,
+        "sessions: unknown command 'lsit' (did you mean list?)\n",
+      );
+    },
+  );
+  await t.step(
+    "an invalid --backend is a usage error naming the choices",
+    async () => {
+      const result = await runSessions(["--backend", "byobu", "list"]);
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, /^sessions: .*'byobu'.*tmux, screen, zellij/);
+    },
+  );
+});
