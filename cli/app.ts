@@ -16,6 +16,8 @@ import { detachCommand } from "./commands/detach.ts";
 import { killCommand } from "./commands/kill.ts";
 import { execCommand } from "./commands/exec.ts";
 import { connectCommand } from "./commands/connect.ts";
+import { completionsCommand } from "./commands/completions.ts";
+import { upgradeCommand } from "./commands/upgrade.ts";
 
 export function buildProgram() {
   const program = new Command()
@@ -36,7 +38,9 @@ export function buildProgram() {
     .addCommand(detachCommand())
     .addCommand(killCommand())
     .addCommand(execCommand())
-    .addCommand(connectCommand());
+    .addCommand(connectCommand())
+    .addCommand(completionsCommand())
+    .addCommand(upgradeCommand());
   configureRecursively(program);
   return program;
 }
