@@ -1,0 +1,433 @@
+/**
+ * How `sessions exec` turns per-host output and results into text: pure
+ * functions and small buffers, no I/O, so every format is tested without SSH.
+ */
+import type { RemoteErrorKind } from "../remote/errors.ts";
+import { foldHosts } from "../remote/targets.ts";
+import { ExitCode, type ExitCodeValue } from "./exit-codes.ts";
+import type { Style } from "./output.ts";
+
+export type OutputStream = "stdout" | "stderr";
+
+/** What one host's run came to, as the CLI reports it. */
+export interface HostOutcome {
+  /** The target as the user named it; the key of every output mode. */
+  label: string;
+  host: string;
+  user: string;
+  port: number;
+  exitCode: number | null;
+  /** Signal name without `SIG` (`KILL`), when the remote command was killed by one. */
+  signal: string | null;
+  durationMs: number;
+  error: { kind: RemoteErrorKind; message: string } | null;
+}
+
+/** Applies a style, or returns the text unchanged when colour is off. */
+export type Painter = (text: string, style: Style) => string;
+export const noPaint: Painter = (text) => text;
+
+/**
+ * Longer runs without a newline are cut into lines of this many bytes, so a
+ * host printing endless text without newlines cannot grow memory unbounded.
+ */
+export const MAX_LINE_BYTES = 64 * 1024;
+
+const NEWLINE = 0x0a;
+const decoder = new TextDecoder();
+
+/**
+ * Collects the bytes of one host's stream and hands out only complete lines.
+ * Splitting at newline bytes never cuts a UTF-8 character, so each complete
+ * line decodes on its own (invalid bytes become U+FFFD).
+ */
+export class LineBuffer {
+  #pending: Uint8Array = new Uint8Array(0);
+
+  /** The complete lines the chunk finishes, each without its newline. */
+  push(chunk: Uint8Array): string[] {
+    const bytes = this.#pending.length === 0
+      ? chunk
+      : concatBytes([this.#pending, chunk]);
+    const lines: string[] = [];
+    let start = 0;
+    for (;;) {
+      const newline = bytes.indexOf(NEWLINE, start);
+      if (newline === -1) break;
+      lines.push(decoder.decode(bytes.subarray(start, newline)));
+      start = newline + 1;
+    }
+    while (bytes.length - start > MAX_LINE_BYTES) {
+      lines.push(decoder.decode(bytes.subarray(start, start + MAX_LINE_BYTES)));
+      start += MAX_LINE_BYTES;
+    }
+    // A copy, so the caller may reuse its chunk buffer.
+    this.#pending = bytes.slice(start);
+    return lines;
+  }
+
+  /** The last line when the stream ended without a newline, else nothing. */
+  flush(): string[] {
+    if (this.#pending.length === 0) return [];
+    const rest = decoder.decode(this.#pending);
+    this.#pending = new Uint8Array(0);
+    return [rest];
+  }
+}
+
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
+}
+
+const HOST_COLORS: readonly Style[] = [
+  "cyan",
+  "green",
+  "yellow",
+  "blue",
+  "magenta",
+];
+
+/** The same host gets the same colour in every run (a hash of its label). */
+export function hostColor(label: string): Style {
+  let hash = 0;
+  for (let i = 0; i < label.length; i++) {
+    hash = (hash * 31 + label.charCodeAt(i)) >>> 0;
+  }
+  return HOST_COLORS[hash % HOST_COLORS.length];
+}
+
+/**
+ * Lines mode: `LABEL  | text` for standard output and `LABEL  ! text` for
+ * standard error, labels padded to the longest label of the run so the text
+ * lines up.
+ */
+export class LinePrefixer {
+  readonly #prefixes = new Map<string, string>();
+
+  constructor(
+    private readonly width: number,
+    private readonly paint: Painter,
+  ) {}
+
+  static forLabels(labels: readonly string[], paint: Painter): LinePrefixer {
+    const width = labels.reduce((max, label) => Math.max(max, label.length), 0);
+    return new LinePrefixer(width, paint);
+  }
+
+  format(
+    label: string,
+    stream: OutputStream,
+    lines: readonly string[],
+  ): string {
+    if (lines.length === 0) return "";
+    const prefix = this.#prefix(label, stream);
+    let text = "";
+    for (const line of lines) text += prefix + line + "\n";
+    return text;
+  }
+
+  #prefix(label: string, stream: OutputStream): string {
+    const key = `${stream}\0${label}`;
+    let prefix = this.#prefixes.get(key);
+    if (prefix === undefined) {
+      const padded = label.padEnd(this.width);
+      const marker = stream === "stdout" ? "|" : this.paint("!", "red");
+      prefix = `${this.paint(padded, hostColor(label))} ${marker} `;
+      this.#prefixes.set(key, prefix);
+    }
+    return prefix;
+  }
+}
+
+/** `exit 0`, `signal KILL`, `timed out: …`, `unreachable: …`. */
+export function describeStatus(outcome: HostOutcome): string {
+  if (outcome.error) {
+    const what = outcome.error.kind === "timeout"
+      ? "timed out"
+      : outcome.error.kind;
+    return `${what}: ${outcome.error.message}`;
+  }
+  if (outcome.signal !== null) return `signal ${outcome.signal}`;
+  return `exit ${outcome.exitCode}`;
+}
+
+function succeeded(outcome: HostOutcome): boolean {
+  return outcome.error === null && outcome.signal === null &&
+    outcome.exitCode === 0;
+}
+
+/** `--- HOSTS (STATUS) ---`, the header of a block or a gathered group. */
+export function formatHeader(
+  hosts: string,
+  status: string,
+  ok: boolean,
+  paint: Painter,
+): string {
+  const statusText = paint(status, ok ? "green" : "red");
+  return `${paint("---", "dim")} ${paint(hosts, "bold")} (${statusText}) ${
+    paint("---", "dim")
+  }\n`;
+}
+
+/** The body of a block: standard output as it came, then standard error lines marked `! `. */
+export function formatBody(
+  stdout: Uint8Array,
+  stderr: Uint8Array,
+  paint: Painter,
+): string {
+  let text = "";
+  if (stdout.length > 0) {
+    text += decoder.decode(stdout);
+    if (stdout[stdout.length - 1] !== NEWLINE) text += "\n";
+  }
+  if (stderr.length > 0) {
+    const marker = paint("!", "red");
+    const lines = decoder.decode(stderr).split("\n");
+    if (lines[lines.length - 1] === "") lines.pop();
+    for (const line of lines) text += `${marker} ${line}\n`;
+  }
+  return text;
+}
+
+/** `--output blocks`: one host's whole output under its header. */
+export function formatBlock(
+  outcome: HostOutcome,
+  stdout: Uint8Array,
+  stderr: Uint8Array,
+  paint: Painter,
+): string {
+  return formatHeader(
+    outcome.label,
+    describeStatus(outcome),
+    succeeded(outcome),
+    paint,
+  ) + formatBody(stdout, stderr, paint);
+}
+
+export interface CollectedOutput {
+  outcome: HostOutcome;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+}
+
+export interface GatheredGroup {
+  labels: string[];
+  /** One member of the group: they all share its output and status. */
+  sample: CollectedOutput;
+}
+
+/**
+ * `--gather`: hosts whose standard output, standard error and status are
+ * byte-identical form one group; groups keep the order of their first host.
+ * Error messages are part of the status, so two hosts refused for different
+ * reasons stay apart.
+ */
+export function gatherOutputs(
+  collected: readonly CollectedOutput[],
+): GatheredGroup[] {
+  const groups = new Map<string, GatheredGroup>();
+  for (const entry of collected) {
+    const key = [
+      describeStatus(entry.outcome),
+      decoder.decode(entry.stdout),
+      decoder.decode(entry.stderr),
+    ].join("\0");
+    const group = groups.get(key);
+    if (group) group.labels.push(entry.outcome.label);
+    else groups.set(key, { labels: [entry.outcome.label], sample: entry });
+  }
+  return [...groups.values()];
+}
+
+export function formatGathered(
+  groups: readonly GatheredGroup[],
+  paint: Painter,
+): string {
+  let text = "";
+  for (const { labels, sample } of groups) {
+    const count = labels.length === 1 ? "" : ` (${labels.length} hosts)`;
+    text += formatHeader(
+      foldHosts(labels) + count,
+      describeStatus(sample.outcome),
+      succeeded(sample.outcome),
+      paint,
+    ) + formatBody(sample.stdout, sample.stderr, paint);
+  }
+  return text;
+}
+
+/**
+ * `--json`: the object for one host, one line. Output is decoded as UTF-8;
+ * bytes that are not valid UTF-8 become U+FFFD (use --outdir for exact bytes).
+ */
+export function formatJsonRecord(
+  outcome: HostOutcome,
+  stdout: Uint8Array,
+  stderr: Uint8Array,
+): string {
+  return JSON.stringify({
+    target: outcome.label,
+    host: outcome.host,
+    user: outcome.user,
+    port: outcome.port,
+    exit_code: outcome.exitCode,
+    signal: outcome.signal,
+    stdout: decoder.decode(stdout),
+    stderr: decoder.decode(stderr),
+    duration_ms: Math.round(outcome.durationMs),
+    error: outcome.error
+      ? { kind: outcome.error.kind, message: outcome.error.message }
+      : null,
+  }) + "\n";
+}
+
+/** `--outdir`: the content of `LABEL.status`. */
+export function formatStatusFile(outcome: HostOutcome): string {
+  return describeStatus(outcome) + "\n";
+}
+
+/**
+ * Turns labels into distinct file names: anything but letters, digits, `.`,
+ * `_`, `-` and `@` becomes `_` (so `[::1]:2222` is `__1__2222`), a leading
+ * dot is replaced, and a name already taken gets `~2`, `~3`, ….
+ */
+export function outdirNames(labels: readonly string[]): string[] {
+  const taken = new Set<string>();
+  return labels.map((label) => {
+    const base = label.replace(/[^A-Za-z0-9._@-]/g, "_").replace(/^\./, "_");
+    let name = base;
+    for (let n = 2; taken.has(name); n++) name = `${base}~${n}`;
+    taken.add(name);
+    return name;
+  });
+}
+
+export type OutcomeCategory =
+  | "succeeded"
+  | "failed"
+  | "unreachable"
+  | "refused"
+  | "timed-out"
+  | "invalid";
+
+/**
+ * refused: the host answered but auth or the host key stopped us; invalid: a
+ * per-host setting made the connection impossible to try (e.g. an unreadable key).
+ */
+export function categorize(outcome: HostOutcome): OutcomeCategory {
+  switch (outcome.error?.kind) {
+    case undefined:
+      return succeeded(outcome) ? "succeeded" : "failed";
+    case "unreachable":
+      return "unreachable";
+    case "auth":
+    case "host-key":
+      return "refused";
+    case "timeout":
+      return "timed-out";
+    case "usage":
+      return "invalid";
+  }
+}
+
+/**
+ * The exit code of a run: 7 when some host could not run the command
+ * (unreachable, refused, invalid settings), else 8 when some timed out, else
+ * 6 when some command exited non-zero or was killed by a signal, else 0.
+ */
+export function exitCodeFor(outcomes: readonly HostOutcome[]): ExitCodeValue {
+  const categories = new Set(outcomes.map(categorize));
+  if (
+    categories.has("unreachable") || categories.has("refused") ||
+    categories.has("invalid")
+  ) {
+    return ExitCode.REMOTE_UNREACHABLE;
+  }
+  if (categories.has("timed-out")) return ExitCode.REMOTE_TIMEOUT;
+  if (categories.has("failed")) return ExitCode.REMOTE_COMMAND_FAILED;
+  return ExitCode.OK;
+}
+
+const CATEGORY_WORDS: Record<OutcomeCategory, string> = {
+  "succeeded": "succeeded",
+  "failed": "failed",
+  "unreachable": "unreachable",
+  "refused": "refused",
+  "timed-out": "timed out",
+  "invalid": "not started",
+};
+
+/**
+ * The summary for standard error: a count line, then one line per distinct
+ * status that is not success, with its hosts folded:
+ *
+ *     200 hosts: 196 succeeded, 2 failed, 1 unreachable, 1 timed out
+ *       failed (exit 3): web[03,07]
+ *       unreachable: web11 (connect ECONNREFUSED 127.0.0.11:22)
+ *       timed out: web12 (no exit after 30s)
+ */
+export function formatSummary(
+  outcomes: readonly HostOutcome[],
+  paint: Painter,
+): string {
+  const counts = new Map<OutcomeCategory, number>();
+  const details = new Map<string, string[]>();
+  for (const outcome of outcomes) {
+    const category = categorize(outcome);
+    counts.set(category, (counts.get(category) ?? 0) + 1);
+    if (category === "succeeded") continue;
+    const detail = summaryDetail(category, outcome);
+    const labels = details.get(detail);
+    if (labels) labels.push(outcome.label);
+    else details.set(detail, [outcome.label]);
+  }
+  const parts = (Object.keys(CATEGORY_WORDS) as OutcomeCategory[])
+    .filter((category) => counts.has(category))
+    .map((category) => {
+      const text = `${counts.get(category)} ${CATEGORY_WORDS[category]}`;
+      return paint(text, category === "succeeded" ? "green" : "red");
+    });
+  const hosts = outcomes.length === 1 ? "1 host" : `${outcomes.length} hosts`;
+  let text = `${hosts}: ${parts.join(", ")}\n`;
+  for (const [detail, labels] of details) {
+    const [head, reason] = detail.split("\0");
+    text += `  ${head}: ${foldHosts(labels)}${reason ? ` (${reason})` : ""}\n`;
+  }
+  return text;
+}
+
+function summaryDetail(
+  category: OutcomeCategory,
+  outcome: HostOutcome,
+): string {
+  if (outcome.error) {
+    const head = category === "refused"
+      ? `refused (${outcome.error.kind})`
+      : CATEGORY_WORDS[category];
+    return `${head}\0${outcome.error.message}`;
+  }
+  const why = outcome.signal !== null
+    ? `signal ${outcome.signal}`
+    : `exit ${outcome.exitCode}`;
+  return `failed (${why})\0`;
+}
+
+/** The progress line for a terminal: `12/200 done, 3 failed, 64 running`. */
+export function formatProgress(
+  done: number,
+  total: number,
+  notOk: number,
+  running: number,
+): string {
+  const failed = notOk > 0 ? `, ${notOk} not ok` : "";
+  return `${done}/${total} done${failed}, ${running} running`;
+}

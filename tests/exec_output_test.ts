@@ -1,0 +1,262 @@
+import assert from "node:assert/strict";
+import {
+  categorize,
+  exitCodeFor,
+  formatBlock,
+  formatGathered,
+  formatJsonRecord,
+  formatSummary,
+  gatherOutputs,
+  hostColor,
+  type HostOutcome,
+  LineBuffer,
+  LinePrefixer,
+  MAX_LINE_BYTES,
+  noPaint,
+  outdirNames,
+} from "../cli/exec-output.ts";
+import { ExitCode } from "../cli/exit-codes.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+function outcome(
+  label: string,
+  fields: Partial<HostOutcome> = {},
+): HostOutcome {
+  return {
+    label,
+    host: label,
+    user: "ops",
+    port: 22,
+    exitCode: 0,
+    signal: null,
+    durationMs: 12.4,
+    error: null,
+    ...fields,
+  };
+}
+
+Deno.test("LineBuffer", async (t) => {
+  await t.step("hands out only complete lines and keeps the rest", () => {
+    const buffer = new LineBuffer();
+    assert.deepEqual(buffer.push(bytes("one\ntw")), ["one"]);
+    assert.deepEqual(buffer.push(bytes("o\nthr")), ["two"]);
+    assert.deepEqual(buffer.push(bytes("ee")), []);
+    assert.deepEqual(buffer.flush(), ["three"]);
+    assert.deepEqual(buffer.flush(), []);
+  });
+  await t.step("joins a UTF-8 character split across chunks", () => {
+    const buffer = new LineBuffer();
+    const euro = bytes("€\n");
+    assert.deepEqual(buffer.push(euro.subarray(0, 1)), []);
+    assert.deepEqual(buffer.push(euro.subarray(1)), ["€"]);
+  });
+  await t.step("an empty line stays a line", () => {
+    assert.deepEqual(new LineBuffer().push(bytes("\n\nx\n")), ["", "", "x"]);
+  });
+  await t.step("cuts an endless line so memory stays bounded", () => {
+    const buffer = new LineBuffer();
+    const lines = buffer.push(new Uint8Array(MAX_LINE_BYTES * 2 + 5).fill(97));
+    assert.equal(lines.length, 2);
+    assert.equal(lines[0].length, MAX_LINE_BYTES);
+    assert.deepEqual(buffer.flush(), ["aaaaa"]);
+  });
+  await t.step("does not keep a reference to the caller's chunk", () => {
+    const buffer = new LineBuffer();
+    const chunk = bytes("abc");
+    buffer.push(chunk);
+    chunk.fill(120);
+    assert.deepEqual(buffer.flush(), ["abc"]);
+  });
+});
+
+Deno.test("LinePrefixer pads labels and marks standard error", () => {
+  const prefixer = LinePrefixer.forLabels(["web1", "db-long"], noPaint);
+  assert.equal(
+    prefixer.format("web1", "stdout", ["a", "b"]),
+    "web1    | a\nweb1    | b\n",
+  );
+  assert.equal(
+    prefixer.format("db-long", "stderr", ["oops"]),
+    "db-long ! oops\n",
+  );
+  assert.equal(prefixer.format("web1", "stdout", []), "");
+});
+
+Deno.test("LinePrefixer colours each host the same way every time", () => {
+  const paint = (text: string, style: string) => `<${style}>${text}</>`;
+  const prefixer = LinePrefixer.forLabels(["web1"], paint);
+  assert.equal(
+    prefixer.format("web1", "stderr", ["x"]),
+    `<${hostColor("web1")}>web1</> <red>!</> x\n`,
+  );
+  assert.equal(hostColor("web1"), hostColor("web1"));
+});
+
+Deno.test("blocks: header with status, then stdout, then marked stderr", () => {
+  assert.equal(
+    formatBlock(
+      outcome("web1", { exitCode: 3 }),
+      bytes("out1\nout2"),
+      bytes("err\n"),
+      noPaint,
+    ),
+    "--- web1 (exit 3) ---\nout1\nout2\n! err\n",
+  );
+  assert.equal(
+    formatBlock(
+      outcome("web2", {
+        exitCode: null,
+        error: { kind: "unreachable", message: "connection refused" },
+      }),
+      new Uint8Array(0),
+      new Uint8Array(0),
+      noPaint,
+    ),
+    "--- web2 (unreachable: connection refused) ---\n",
+  );
+});
+
+Deno.test("gather groups identical output and status, folding host lists", () => {
+  const entry = (label: string, out: string, exitCode = 0) => ({
+    outcome: outcome(label, { exitCode }),
+    stdout: bytes(out),
+    stderr: new Uint8Array(0),
+  });
+  const groups = gatherOutputs([
+    entry("web01", "same\n"),
+    entry("web02", "same\n"),
+    entry("web05", "other\n"),
+    entry("web03", "same\n"),
+    entry("web07", "same\n"),
+    entry("web08", "same\n", 1),
+  ]);
+  assert.deepEqual(groups.map((group) => group.labels), [
+    ["web01", "web02", "web03", "web07"],
+    ["web05"],
+    ["web08"],
+  ]);
+  assert.equal(
+    formatGathered(groups, noPaint),
+    "--- web[01-03,07] (4 hosts) (exit 0) ---\nsame\n" +
+      "--- web05 (exit 0) ---\nother\n" +
+      "--- web08 (exit 1) ---\nsame\n",
+  );
+});
+
+Deno.test("gather keeps hosts apart when only stderr differs", () => {
+  const groups = gatherOutputs([
+    { outcome: outcome("a1"), stdout: bytes("x"), stderr: bytes("e1") },
+    { outcome: outcome("a2"), stdout: bytes("x"), stderr: bytes("e2") },
+  ]);
+  assert.equal(groups.length, 2);
+});
+
+Deno.test("a JSON record has every field, snake_case, output as text", () => {
+  const line = formatJsonRecord(
+    outcome("ops@web1:2222", {
+      host: "web1",
+      port: 2222,
+      exitCode: null,
+      signal: "KILL",
+    }),
+    bytes("hi\n"),
+    new Uint8Array([0x66, 0xff, 0x0a]),
+  );
+  assert.ok(line.endsWith("\n"));
+  assert.equal(line.indexOf("\n"), line.length - 1);
+  assert.deepEqual(JSON.parse(line), {
+    target: "ops@web1:2222",
+    host: "web1",
+    user: "ops",
+    port: 2222,
+    exit_code: null,
+    signal: "KILL",
+    stdout: "hi\n",
+    stderr: "f\uFFFD\n",
+    duration_ms: 12,
+    error: null,
+  });
+  const failed = JSON.parse(formatJsonRecord(
+    outcome("web2", {
+      exitCode: null,
+      error: { kind: "host-key", message: "unknown host key" },
+    }),
+    new Uint8Array(0),
+    new Uint8Array(0),
+  ));
+  assert.deepEqual(failed.error, {
+    kind: "host-key",
+    message: "unknown host key",
+  });
+});
+
+Deno.test("outdir names are filesystem-safe and distinct", () => {
+  assert.deepEqual(
+    outdirNames(["ops@web1:22", "[::1]:2222", "../etc", "a/b", "a_b", ".x"]),
+    ["ops@web1_22", "___1__2222", "_._etc", "a_b", "a_b~2", "_x"],
+  );
+});
+
+Deno.test("categories and exit code precedence 7 > 8 > 6 > 0", () => {
+  const ok = outcome("a");
+  const failed = outcome("b", { exitCode: 3 });
+  const killed = outcome("c", { exitCode: null, signal: "KILL" });
+  const timedOut = outcome("d", {
+    exitCode: null,
+    error: { kind: "timeout", message: "no exit after 1s" },
+  });
+  const refused = outcome("e", {
+    exitCode: null,
+    error: { kind: "auth", message: "all keys rejected" },
+  });
+  const unreachable = outcome("f", {
+    exitCode: null,
+    error: { kind: "unreachable", message: "connection refused" },
+  });
+  assert.equal(categorize(killed), "failed");
+  assert.equal(categorize(refused), "refused");
+  assert.equal(exitCodeFor([ok]), ExitCode.OK);
+  assert.equal(exitCodeFor([ok, killed]), ExitCode.REMOTE_COMMAND_FAILED);
+  assert.equal(exitCodeFor([failed, timedOut]), ExitCode.REMOTE_TIMEOUT);
+  assert.equal(
+    exitCodeFor([failed, timedOut, refused]),
+    ExitCode.REMOTE_UNREACHABLE,
+  );
+  assert.equal(exitCodeFor([unreachable, ok]), ExitCode.REMOTE_UNREACHABLE);
+});
+
+Deno.test("the summary counts each category and folds hosts per status", () => {
+  const outcomes = [
+    outcome("web01"),
+    outcome("web02", { exitCode: 3 }),
+    outcome("web03", { exitCode: 3 }),
+    outcome("web04", { exitCode: null, signal: "TERM" }),
+    outcome("web05", {
+      exitCode: null,
+      error: { kind: "unreachable", message: "connection refused" },
+    }),
+    outcome("web06", {
+      exitCode: null,
+      error: { kind: "host-key", message: "unknown host key" },
+    }),
+    outcome("web07", {
+      exitCode: null,
+      error: { kind: "timeout", message: "no exit after 1s" },
+    }),
+    outcome("web08"),
+  ];
+  assert.equal(
+    formatSummary(outcomes, noPaint),
+    "8 hosts: 2 succeeded, 3 failed, 1 unreachable, 1 refused, 1 timed out\n" +
+      "  failed (exit 3): web[02-03]\n" +
+      "  failed (signal TERM): web04\n" +
+      "  unreachable: web05 (connection refused)\n" +
+      "  refused (host-key): web06 (unknown host key)\n" +
+      "  timed out: web07 (no exit after 1s)\n",
+  );
+  assert.equal(
+    formatSummary([outcome("a")], noPaint),
+    "1 host: 1 succeeded\n",
+  );
+});
