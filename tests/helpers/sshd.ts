@@ -63,6 +63,8 @@ export interface SshdOptions {
   firstSubnet?: number;
   /** sshd LogLevel (default ERROR, printed to the test's stderr). */
   logLevel?: string;
+  /** More sshd_config lines, e.g. `SetEnv TMUX_TMPDIR=/tmp/x` for a private remote tmux. */
+  extraConfig?: string[];
 }
 
 async function run(command: string, args: string[]): Promise<string> {
@@ -208,6 +210,7 @@ function sshdConfig(
   keys: ClientKeys,
   index: number,
   logLevel: string,
+  extraConfig: string[],
 ): string {
   return [
     ...addresses.map((address) => `ListenAddress ${address}:${port}`),
@@ -230,6 +233,7 @@ function sshdConfig(
     "PrintMotd no",
     "PrintLastLog no",
     `LogLevel ${logLevel}`,
+    ...extraConfig,
     "",
   ].join("\n");
 }
@@ -281,6 +285,7 @@ export async function startSshd(options: SshdOptions): Promise<SshdCluster> {
             options.keys,
             index,
             options.logLevel ?? "ERROR",
+            options.extraConfig ?? [],
           ),
         );
         children.push(
