@@ -1,0 +1,381 @@
+/**
+ * ScreenBackend against real GNU screen, each test in its own SCREENDIR.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { ProcessRunner } from "../backends/process.ts";
+import { ScreenBackend } from "../backends/screen.ts";
+import { BackendError, type Session } from "../backends/types.ts";
+import { PrivateScreen } from "./helpers/screen.ts";
+import { PrivateTmux } from "./helpers/tmux.ts";
+
+async function withScreen(
+  body: (
+    screen: PrivateScreen,
+    backend: ScreenBackend,
+    workDir: string,
+  ) => Promise<void>,
+  prefix?: string,
+): Promise<void> {
+  const screen = await PrivateScreen.create(prefix);
+  const workDir = await Deno.makeTempDir({ prefix: "sessions-screen-work-" });
+  try {
+    await body(screen, new ScreenBackend(screen.runner()), workDir);
+  } finally {
+    const alive = await screen.dispose();
+    await Deno.remove(workDir, { recursive: true });
+    assert.deepEqual(alive, [], "screen processes left behind");
+  }
+}
+
+async function rejectsWith(
+  promise: Promise<unknown>,
+  kind: BackendError["kind"],
+): Promise<BackendError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof BackendError, String(error));
+    assert.equal(error.kind, kind, error.message);
+    return error;
+  }
+  assert.fail(`expected BackendError(${kind})`);
+}
+
+async function byName(backend: ScreenBackend, name: string): Promise<Session> {
+  const matches = (await backend.list({ all: true })).filter((session) =>
+    session.name === name
+  );
+  assert.equal(matches.length, 1, `one session named ${name}`);
+  return matches[0];
+}
+
+/** The first child process of screen's session process: the shell it started. */
+async function sessionShell(pid: number): Promise<number> {
+  const children = await Deno.readTextFile(
+    `/proc/${pid}/task/${pid}/children`,
+  );
+  return Number(children.trim().split(" ")[0]);
+}
+
+Deno.test("screen backend: create, list, kill round trip", async () => {
+  await withScreen(async (screen, backend, workDir) => {
+    assert.deepEqual(await backend.list({ all: true }), []);
+    await backend.create({ name: "dev", directory: workDir, shell: "/bin/sh" });
+
+    const [session] = await backend.list({ all: false });
+    assert.equal(session.name, "dev");
+    assert.equal(session.backend, "screen");
+    assert.equal(session.state, "detached");
+    assert.equal(session.current, false);
+    assert.match(session.id, /^\d+\.dev$/);
+    assert.ok(session.created instanceof Date);
+    // A value check, not a timing one: the listing's clock is the local time zone.
+    assert.ok(Math.abs(session.created.getTime() - Date.now()) < 10 * 60_000);
+
+    const shell = await sessionShell(Number(session.id.split(".")[0]));
+    assert.equal(await Deno.readLink(`/proc/${shell}/cwd`), workDir);
+    assert.equal(
+      await Deno.readLink(`/proc/${shell}/exe`),
+      await Deno.realPath("/bin/sh"),
+    );
+
+    await backend.kill(session);
+    assert.deepEqual(await screen.entries(), []);
+  });
+});
+
+Deno.test("screen backend: a taken name is refused, nothing created", async () => {
+  await withScreen(async (screen, backend, workDir) => {
+    const options = { name: "dev", directory: workDir, shell: "/bin/sh" };
+    await backend.create(options);
+    const error = await rejectsWith(backend.create(options), "exists");
+    assert.match(error.message, /'dev' already exists/);
+    assert.deepEqual(await screen.names(), ["dev"]);
+  });
+});
+
+Deno.test("screen backend: exact names, never a prefix", async (t) => {
+  await withScreen(async (screen, backend, workDir) => {
+    for (const name of ["dev", "dev2", "dev.x"]) {
+      await backend.create({ name, directory: workDir, shell: "/bin/sh" });
+    }
+    await t.step("'dev' is free to create next to 'dev2'", async () => {
+      await rejectsWith(
+        backend.create({ name: "dev", directory: workDir, shell: "/bin/sh" }),
+        "exists",
+      );
+      await backend.create({
+        name: "de",
+        directory: workDir,
+        shell: "/bin/sh",
+      });
+      assert.deepEqual(await screen.names(), ["de", "dev", "dev.x", "dev2"]);
+    });
+    await t.step("killing 'dev' leaves 'dev2' and 'dev.x'", async () => {
+      await backend.kill(await byName(backend, "dev"));
+      assert.deepEqual(await screen.names(), ["de", "dev.x", "dev2"]);
+    });
+    await t.step("killing 'dev.x' leaves 'dev2'", async () => {
+      await backend.kill(await byName(backend, "dev.x"));
+      assert.deepEqual(await screen.names(), ["de", "dev2"]);
+    });
+  });
+});
+
+Deno.test("screen backend: invalid names are refused, nothing created", async () => {
+  await withScreen(async (screen, backend, workDir) => {
+    for (
+      const name of ["", "a/b", "tab\there", "new\nline", "x".repeat(81)]
+    ) {
+      assert.notEqual(backend.invalidNameReason(name), null, name);
+      await rejectsWith(
+        backend.create({ name, directory: workDir, shell: "/bin/sh" }),
+        "invalid-name",
+      );
+    }
+    assert.match(backend.invalidNameReason("x".repeat(81)) ?? "", /80 bytes/);
+    assert.deepEqual(await screen.entries(), []);
+  });
+});
+
+Deno.test("screen backend: names too long for the socket path are refused", async () => {
+  await withScreen(async (screen, backend, workDir) => {
+    // DIR + "/" + a 7-digit PID + "." + NAME must fit in 107 bytes.
+    const room = 107 - screen.dir.length - 1 - 7 - 1;
+    assert.ok(room < 80, "the directory must be long enough to matter");
+    const fits = "n".repeat(room);
+    assert.equal(backend.invalidNameReason(fits), null);
+    const error = await rejectsWith(
+      backend.create({
+        name: fits + "n",
+        directory: workDir,
+        shell: "/bin/sh",
+      }),
+      "invalid-name",
+    );
+    assert.match(error.message, /socket path/);
+    assert.deepEqual(await screen.entries(), []);
+
+    await backend.create({ name: fits, directory: workDir, shell: "/bin/sh" });
+    assert.deepEqual(await screen.names(), [fits]);
+  }, "scr-long-" + "d".repeat(40) + "-");
+});
+
+Deno.test("screen backend: shell metacharacters in names execute nothing", async () => {
+  await withScreen(async (screen, backend, workDir) => {
+    const marker = join(workDir, "pwned");
+    const names = [
+      "x;touch pwned",
+      "$(touch pwned)",
+      "`touch pwned`",
+      `it's "quoted" \\ back\\slash`,
+      "a b | touch pwned &",
+      "%n ^A $HOME",
+    ];
+    for (const name of names) {
+      await backend.create({ name, directory: workDir, shell: "/bin/sh" });
+    }
+    assert.deepEqual(await screen.names(), [...names].sort());
+
+    const absoluteMarker = `/tmp/sessions-screen-pwned-${Deno.pid}`;
+    await rejectsWith(
+      backend.create({
+        name: `x;touch ${absoluteMarker}`,
+        directory: workDir,
+        shell: "/bin/sh",
+      }),
+      "invalid-name",
+    );
+
+    for (const name of names) await backend.kill(await byName(backend, name));
+    assert.deepEqual(await screen.entries(), []);
+    await assert.rejects(Deno.stat(marker), Deno.errors.NotFound);
+    await assert.rejects(Deno.stat(absoluteMarker), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("screen backend: detachAll detaches every client", async () => {
+  await withScreen(async (screen, backend, workDir) => {
+    await backend.create({
+      name: "shared",
+      directory: workDir,
+      shell: "/bin/sh",
+    });
+    const tmux = await PrivateTmux.create();
+    try {
+      const session = await byName(backend, "shared");
+      await tmux.ok([
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "client",
+        "-e",
+        `SCREENDIR=${screen.dir}`,
+        "screen",
+        "-x",
+        session.id,
+      ]);
+      await waitUntil(async () =>
+        (await byName(backend, "shared")).state === "attached"
+      );
+      await backend.detachAll(await byName(backend, "shared"));
+      await waitUntil(async () =>
+        (await byName(backend, "shared")).state === "detached"
+      );
+      // Nothing attached: still what was asked for.
+      await backend.detachAll(await byName(backend, "shared"));
+      assert.deepEqual(await screen.names(), ["shared"]);
+    } finally {
+      await tmux.dispose();
+    }
+  });
+});
+
+Deno.test("screen backend: dead sessions", async (t) => {
+  await withScreen(async (screen, backend, workDir) => {
+    await backend.create({
+      name: "doomed",
+      directory: workDir,
+      shell: "/bin/sh",
+    });
+    const { id } = await byName(backend, "doomed");
+    const pid = Number(id.split(".")[0]);
+    const shell = await sessionShell(pid);
+    Deno.kill(pid, "SIGKILL");
+    // The orphaned shell is ours to end too (by PID), or it would linger.
+    Deno.kill(shell, "SIGKILL");
+    await waitUntil(async () =>
+      (await screen.entries()).some((entry) => entry.state === "dead")
+    );
+
+    await t.step("hidden without all, shown as dead with all", async () => {
+      assert.deepEqual(await backend.list({ all: false }), []);
+      const [dead] = await backend.list({ all: true });
+      assert.equal(dead.state, "dead");
+      assert.equal(dead.id, id);
+    });
+    await t.step("attaching a dead session is refused", async () => {
+      await rejectsWith(
+        backend.attach(await byName(backend, "doomed")),
+        "failed",
+      );
+    });
+    await t.step(
+      "its name can be used again; the dead socket goes",
+      async () => {
+        await backend.create({
+          name: "doomed",
+          directory: workDir,
+          shell: "/bin/sh",
+        });
+        const entries = await screen.entries();
+        assert.equal(entries.length, 1);
+        assert.equal(entries[0].state, "detached");
+        assert.notEqual(entries[0].id, id);
+      },
+    );
+    await t.step("kill removes a dead socket", async () => {
+      const live = await byName(backend, "doomed");
+      Deno.kill(await sessionShell(Number(live.id.split(".")[0])), "SIGKILL");
+      Deno.kill(Number(live.id.split(".")[0]), "SIGKILL");
+      await waitUntil(async () =>
+        (await screen.entries()).every((entry) => entry.state === "dead")
+      );
+      await backend.kill(await byName(backend, "doomed"));
+      assert.deepEqual(await screen.entries(), []);
+    });
+  });
+});
+
+Deno.test("screen backend: inside a session (STY)", async () => {
+  await withScreen(async (screen, backend, workDir) => {
+    await backend.create({
+      name: "here",
+      directory: workDir,
+      shell: "/bin/sh",
+    });
+    await backend.create({
+      name: "there",
+      directory: workDir,
+      shell: "/bin/sh",
+    });
+    const { id } = await byName(backend, "here");
+    const inside = new ScreenBackend(screen.runner({ STY: id }));
+    assert.equal(inside.currentSessionName(), "here");
+    const sessions = await inside.list({ all: false });
+    assert.deepEqual(
+      sessions.filter((session) => session.current).map((session) =>
+        session.name
+      ),
+      ["here"],
+    );
+    await rejectsWith(inside.attach(await byName(inside, "here")), "failed");
+
+    assert.equal(backend.currentSessionName(), null);
+    await rejectsWith(backend.detachCurrent(), "not-inside");
+  });
+});
+
+Deno.test("screen backend: not installed means no process is started", async () => {
+  const runner: ProcessRunner = {
+    run: () => Promise.reject(new Error("must not run")),
+    interactive: () => Promise.reject(new Error("must not run")),
+    env: () => undefined,
+    which: () => null,
+  };
+  const backend = new ScreenBackend(runner);
+  assert.equal(backend.isInstalled(), false);
+  await rejectsWith(backend.list({ all: false }), "not-installed");
+  await rejectsWith(
+    backend.create({ name: "x", directory: "/tmp", shell: "/bin/sh" }),
+    "not-installed",
+  );
+});
+
+Deno.test("screen backend: a create screen reports but does not do is a failure", async () => {
+  // screen -dmS exits 0 even when it could not make the socket: fake exactly that.
+  const calls: string[][] = [];
+  const runner: ProcessRunner = {
+    run: (_command, args) => {
+      calls.push(args);
+      return Promise.resolve({
+        code: args[0] === "-ls" ? 1 : 0,
+        stdout: args[0] === "-ls"
+          ? "No Sockets found in /tmp/scr-x.\n\r\n"
+          : "",
+        stderr: "",
+      });
+    },
+    interactive: () => Promise.reject(new Error("must not run")),
+    env: (name) => name === "SCREENDIR" ? "/tmp/scr-x" : undefined,
+    which: () => "/usr/bin/screen",
+  };
+  const error = await rejectsWith(
+    new ScreenBackend(runner).create({
+      name: "ghost",
+      directory: "/tmp",
+      shell: "/bin/sh",
+    }),
+    "failed",
+  );
+  assert.match(error.message, /'ghost' does not exist/);
+  assert.deepEqual(calls, [
+    ["-ls"],
+    ["-dmS", "ghost", "-s", "/bin/sh"],
+    ["-ls"],
+  ]);
+});
+
+async function waitUntil(
+  condition: () => Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
