@@ -14,23 +14,12 @@ import {
 } from "../cli/release/targets.ts";
 import { VERSION } from "../cli/version.ts";
 import { PROJECT_ROOT } from "./helpers/sessions.ts";
+import { runCommand } from "./helpers/command.ts";
 
 const STAND_IN = "#!/bin/sh\necho 'sessions stand-in 9.9.9'\n";
 
-async function run(command: string, args: string[], cwd?: string) {
-  const output = await new Deno.Command(command, {
-    args,
-    cwd,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function run(command: string, args: string[], cwd?: string) {
+  return runCommand(command, args, { cwd, env: { NO_COLOR: "1" } });
 }
 
 Deno.test("packaging a stand-in executable", async (t) => {
@@ -217,8 +206,8 @@ Deno.test("the program's module graph is embeddable by deno compile", async () =
     if (module.error) problems.push(`${module.specifier}: ${module.error}`);
     else if (module.specifier.startsWith("file:")) {
       localFiles.push(fileURLToPath(module.specifier));
-    } else if (!module.specifier.startsWith("npm:")) {
-      problems.push(`${module.specifier}: not a file: or npm: module`);
+    } else if (!/^(npm|node):/.test(module.specifier)) {
+      problems.push(`${module.specifier}: not a file:, npm: or node: module`);
     }
   }
   assert.ok(localFiles.length > 5, "the graph lists the program's own modules");
