@@ -356,7 +356,8 @@ export class ZellijBackend implements Backend {
   }
 
   private insideZellij(): boolean {
-    return this.runner.env("ZELLIJ") !== undefined;
+    const value = this.runner.env("ZELLIJ");
+    return value !== undefined && value !== "";
   }
 
   private requireInstalled(): void {
