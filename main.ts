@@ -1,3 +1,5 @@
-import { run } from "./cli/app.ts";
+import { runFastPath } from "./cli/fast-path.ts";
 
-Deno.exit(await run(Deno.args));
+// commander (and everything behind it) loads only when the fast path declines.
+const fastExitCode = await runFastPath(Deno.args);
+Deno.exit(fastExitCode ?? await (await import("./cli/app.ts")).run(Deno.args));

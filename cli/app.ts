@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { BACKEND_NAMES } from "../backends/types.ts";
-import { asCliError } from "./errors.ts";
+import { reportError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
 import { formatError, writeErr } from "./output.ts";
 import { VERSION } from "./version.ts";
@@ -90,20 +90,6 @@ export async function run(args: string[]): Promise<number> {
       // Help and --version exit 0; every other commander error is a usage error it already printed.
       return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
     }
-    const cliError = asCliError(error);
-    if (cliError) {
-      writeErr(formatError(cliError.message, cliError.hint));
-      return cliError.exitCode;
-    }
-    const detail = error instanceof Error
-      ? (Deno.env.get("SESSIONS_DEBUG") ? error.stack : error.message)
-      : String(error);
-    writeErr(
-      formatError(
-        `internal error: ${detail}`,
-        "please report this at the project's issue tracker",
-      ),
-    );
-    return ExitCode.FAILURE;
+    return reportError(error);
   }
 }

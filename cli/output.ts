@@ -46,3 +46,39 @@ export function formatError(message: string, hint?: string): string {
   const prefix = paint("sessions:", "red", Deno.stderr);
   return hint ? `${prefix} ${message} (${hint})\n` : `${prefix} ${message}\n`;
 }
+
+/** Display width of TEXT, counting East Asian wide characters as two columns. */
+export function displayWidth(text: string): number {
+  let width = 0;
+  for (const char of text) {
+    width += WIDE.test(char) ? 2 : 1;
+  }
+  return width;
+}
+
+const WIDE =
+  /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1f64f}\u{1f900}-\u{1f9ff}\u{20000}-\u{3fffd}]/u;
+
+/**
+ * Left-aligned columns separated by two spaces, the header first; trailing
+ * spaces trimmed. STYLE_HEADER paints the header row.
+ */
+export function formatTable(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  styleHeader: (text: string) => string = (text) => text,
+): string {
+  const widths = header.map((title, column) =>
+    Math.max(
+      displayWidth(title),
+      ...rows.map((row) => displayWidth(row[column] ?? "")),
+    )
+  );
+  const line = (cells: readonly string[]) =>
+    cells.map((cell, column) =>
+      column === cells.length - 1
+        ? cell
+        : cell + " ".repeat(widths[column] - displayWidth(cell))
+    ).join("  ").trimEnd();
+  return [styleHeader(line(header)), ...rows.map(line)].join("\n") + "\n";
+}

@@ -1,10 +1,17 @@
 import { Command } from "@commander-js/extra-typings";
-import { CliError } from "../errors.ts";
+import { globalOptions, runAttach } from "../local.ts";
 
 export function attachCommand() {
   return new Command("attach")
-    .description("attach to a session")
-    .action(() => {
-      throw new CliError("'attach' is not implemented yet");
+    .description(
+      "attach this terminal to a session (inside tmux or zellij: switch to it)",
+    )
+    .argument("<name>", "the exact session name")
+    .option("--create", "create the session first if it does not exist")
+    .action(async (name, options, command) => {
+      await runAttach(name, {
+        create: options.create === true,
+        ...globalOptions(command),
+      });
     });
 }

@@ -1,10 +1,25 @@
 import { Command } from "@commander-js/extra-typings";
-import { CliError } from "../errors.ts";
+import { globalOptions, runCreate } from "../local.ts";
 
 export function createCommand() {
   return new Command("create")
     .description("create a detached session")
-    .action(() => {
-      throw new CliError("'create' is not implemented yet");
+    .argument("<name>", "the session name")
+    .option(
+      "--shell <shell>",
+      "the shell to run (default: $SHELL, else /bin/sh)",
+    )
+    .option(
+      "--directory <dir>",
+      "the directory to start in (default: the current one)",
+    )
+    .option("--attach", "attach to the session right away")
+    .action(async (name, options, command) => {
+      await runCreate(name, {
+        shell: options.shell,
+        directory: options.directory,
+        attach: options.attach === true,
+        ...globalOptions(command),
+      });
     });
 }

@@ -1,10 +1,13 @@
 import { Command } from "@commander-js/extra-typings";
-import { CliError } from "../errors.ts";
+import { globalOptions, runDetach } from "../local.ts";
 
 export function detachCommand() {
   return new Command("detach")
-    .description("detach from a session")
-    .action(() => {
-      throw new CliError("'detach' is not implemented yet");
+    .description(
+      "detach the session you are in, or every client of session NAME",
+    )
+    .argument("[name]", "the exact session name (default: the current one)")
+    .action(async (name, _options, command) => {
+      await runDetach(name, globalOptions(command));
     });
 }

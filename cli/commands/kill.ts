@@ -1,10 +1,11 @@
 import { Command } from "@commander-js/extra-typings";
-import { CliError } from "../errors.ts";
+import { globalOptions, runKill } from "../local.ts";
 
 export function killCommand() {
   return new Command("kill")
-    .description("end a session")
-    .action(() => {
-      throw new CliError("'kill' is not implemented yet");
+    .description("end a session (exact name only)")
+    .argument("<name>", "the exact session name")
+    .action(async (name, _options, command) => {
+      await runKill(name, globalOptions(command));
     });
 }

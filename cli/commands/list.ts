@@ -1,10 +1,24 @@
 import { Command } from "@commander-js/extra-typings";
-import { CliError } from "../errors.ts";
+import { globalOptions, type ListOptions, runList } from "../local.ts";
 
 export function listCommand() {
   return new Command("list")
-    .description("list sessions")
-    .action(() => {
-      throw new CliError("'list' is not implemented yet");
+    .description("list sessions of every installed backend")
+    .option("--all", "also list exited zellij and dead screen sessions")
+    .option("--json", "print one JSON array (fields in the README)")
+    .action(async (_options, command) => {
+      await runList(listOptions(command));
     });
+}
+
+/** The options `list` runs with; the fast path must produce exactly these. */
+export function listOptions(
+  command: { optsWithGlobals(): object },
+): ListOptions {
+  const options: { all?: unknown; json?: unknown } = command.optsWithGlobals();
+  return {
+    all: options.all === true,
+    json: options.json === true,
+    ...globalOptions(command),
+  };
 }

@@ -1,0 +1,155 @@
+/**
+ * Which backend a command uses: the rules of `--backend`, "the one you are
+ * inside", "the first installed", and finding a session by exact name
+ * across backends.
+ */
+import type { ProcessRunner } from "./process.ts";
+import { TmuxBackend } from "./tmux.ts";
+import { ZellijBackend } from "./zellij.ts";
+import { ScreenBackend } from "./screen.ts";
+import {
+  type Backend,
+  BackendError,
+  type BackendName,
+  type Session,
+} from "./types.ts";
+
+/**
+ * Every backend, in the order `create` prefers them outside any
+ * multiplexer: tmux, zellij, screen. Add a backend with one line here.
+ */
+const BACKEND_FACTORIES: ReadonlyArray<(runner: ProcessRunner) => Backend> = [
+  (runner) => new TmuxBackend(runner),
+  (runner) => new ZellijBackend(runner),
+  (runner) => new ScreenBackend(runner),
+];
+
+/** The variable each multiplexer sets inside its sessions, checked in this order. */
+const INSIDE_VARIABLES: ReadonlyArray<[BackendName, string]> = [
+  ["tmux", "TMUX"],
+  ["zellij", "ZELLIJ"],
+  ["screen", "STY"],
+];
+
+export class Backends {
+  /** Every known backend, installed or not, in order of preference. */
+  readonly all: readonly Backend[];
+
+  constructor(
+    private readonly runner: ProcessRunner,
+    /** `--backend` / SESSIONS_BACKEND, when given. */
+    private readonly requested?: BackendName,
+  ) {
+    this.all = BACKEND_FACTORIES.map((factory) => factory(runner));
+  }
+
+  /** The multiplexer this process runs inside, from its environment. */
+  insideName(): BackendName | null {
+    for (const [name, variable] of INSIDE_VARIABLES) {
+      const value = this.runner.env(variable);
+      if (value !== undefined && value !== "") return name;
+    }
+    return null;
+  }
+
+  /** The requested backend only, else every installed one. */
+  forListing(): Backend[] {
+    if (this.requested) return [this.installed(this.requested)];
+    return this.all.filter((backend) => backend.isInstalled());
+  }
+
+  /** The requested backend, else the one you are inside, else the first installed. */
+  forCreating(): Backend {
+    if (this.requested) return this.installed(this.requested);
+    const inside = this.insideName();
+    const insideBackend = this.all.find((backend) =>
+      backend.name === inside && backend.isInstalled()
+    );
+    if (insideBackend) return insideBackend;
+    const first = this.all.find((backend) => backend.isInstalled());
+    if (first) return first;
+    throw new BackendError(
+      "not-installed",
+      "no terminal multiplexer is installed",
+      `install one of ${this.all.map((b) => b.name).join(", ")}`,
+    );
+  }
+
+  /** The backend you are inside (or the requested one, if you are inside it). */
+  forCurrent(): Backend {
+    const inside = this.insideName();
+    if (inside === null || (this.requested && this.requested !== inside)) {
+      throw new BackendError(
+        "not-inside",
+        this.requested
+          ? `this is not inside a ${this.requested} session`
+          : "this is not inside a tmux, screen or zellij session",
+        "name the session: sessions detach NAME",
+      );
+    }
+    return this.installed(inside);
+  }
+
+  /** Sessions of every backend `forListing` covers, in backend order. */
+  async list(all: boolean): Promise<Session[]> {
+    const lists = await Promise.all(
+      this.forListing().map((backend) => backend.list({ all })),
+    );
+    return lists.flat();
+  }
+
+  /**
+   * The session with exactly NAME, and its backend. Refuses when no
+   * backend or more than one holds it.
+   */
+  async find(name: string): Promise<{ session: Session; backend: Backend }> {
+    const matches = (await this.list(true)).filter((session) =>
+      session.name === name
+    );
+    if (matches.length === 0) {
+      throw new BackendError(
+        "not-found",
+        `no session named '${name}'${
+          this.requested ? ` in ${this.requested}` : ""
+        }`,
+        "sessions list shows the sessions",
+      );
+    }
+    if (matches.length > 1) {
+      const names = matches.map((session) => session.backend);
+      throw new BackendError(
+        "exists",
+        `more than one backend holds a session named '${name}': ${
+          names.join(", ")
+        }`,
+        `choose one with --backend ${names.join("|")}`,
+      );
+    }
+    const session = matches[0];
+    return { session, backend: this.byName(session.backend) };
+  }
+
+  private byName(name: BackendName): Backend {
+    const backend = this.all.find((candidate) => candidate.name === name);
+    if (!backend) {
+      throw new BackendError(
+        "not-installed",
+        `this build of sessions does not support ${name} yet`,
+        `use --backend ${this.all.map((b) => b.name).join("|")}`,
+      );
+    }
+    return backend;
+  }
+
+  private installed(name: BackendName): Backend {
+    const backend = this.byName(name);
+    if (!backend.isInstalled()) {
+      throw new BackendError(
+        "not-installed",
+        `${name} is not installed`,
+        `install it with your package manager, e.g. apt-get install ${name}`,
+      );
+    }
+    return backend;
+  }
+}

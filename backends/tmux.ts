@@ -1,0 +1,302 @@
+/**
+ * tmux behind the Backend interface. Every target is `=NAME` (exact match;
+ * without `=` tmux matches prefixes, so `dev` could hit `dev2`).
+ */
+import type { ProcessResult, ProcessRunner } from "./process.ts";
+import {
+  type Backend,
+  BackendError,
+  type CreateOptions,
+  type Session,
+} from "./types.ts";
+
+/**
+ * Tab-separated with the name last: tmux (>= 3.2) escapes tabs and newlines
+ * in names, so the last tab always starts the name.
+ */
+export const TMUX_LIST_FORMAT = [
+  "#{session_id}",
+  "#{session_attached}",
+  "#{session_created}",
+  "#{session_windows}",
+  "#{socket_path}",
+  "#{session_path}",
+  "#{session_name}",
+].join("\t");
+
+/** Where `$TMUX` says this process runs: `SOCKET,SERVER_PID,SESSION_NUMBER`. */
+export interface TmuxLocation {
+  socket: string;
+  /** The session id as tmux prints it: `$` and the session number. */
+  sessionId: string;
+}
+
+export function parseTmuxEnv(value: string | undefined): TmuxLocation | null {
+  if (value === undefined || value === "") return null;
+  const match = /^(.*),(\d+),(\d+)$/s.exec(value);
+  if (!match) return null;
+  return { socket: match[1], sessionId: `$${match[3]}` };
+}
+
+/**
+ * Undoes tmux's escaping of session names in formats (vis(3) style):
+ * `\\`, `\t`, `\n`, `\r` and `\ooo` octal bytes.
+ */
+export function unescapeTmuxName(text: string): string {
+  if (!text.includes("\\")) return text;
+  const bytes: number[] = [];
+  const encoder = new TextEncoder();
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (char === "\\" && i + 1 < text.length) {
+      const next = text[i + 1];
+      const octal = /^[0-7]{3}/.exec(text.slice(i + 1, i + 4));
+      if (octal) {
+        bytes.push(parseInt(octal[0], 8));
+        i += 3;
+        continue;
+      }
+      const simple: Record<string, number> = {
+        "\\": 0x5c,
+        t: 0x09,
+        n: 0x0a,
+        r: 0x0d,
+      };
+      if (next in simple) {
+        bytes.push(simple[next]);
+        i += 1;
+        continue;
+      }
+    }
+    // Surrogate pairs: encode the whole code point at once.
+    const codePoint = text.codePointAt(i)!;
+    const whole = String.fromCodePoint(codePoint);
+    bytes.push(...encoder.encode(whole));
+    i += whole.length - 1;
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
+/**
+ * Parses `tmux list-sessions -F TMUX_LIST_FORMAT`. INSIDE marks the session
+ * this process runs in (same socket and session id).
+ */
+export function parseTmuxSessions(
+  output: string,
+  inside: TmuxLocation | null,
+): Session[] {
+  const sessions: Session[] = [];
+  for (const line of output.split("\n")) {
+    if (line === "") continue;
+    const fields = line.split("\t");
+    if (fields.length < 7) {
+      throw new BackendError(
+        "failed",
+        `unexpected line from tmux list-sessions: ${JSON.stringify(line)}`,
+      );
+    }
+    const [id, attached, created, windows, socket] = fields;
+    // A session path may itself hold tabs: it is everything between the socket and the name.
+    const directory = fields.slice(5, -1).join("\t");
+    const clients = Number(attached);
+    const createdSeconds = Number(created);
+    sessions.push({
+      name: unescapeTmuxName(fields[fields.length - 1]),
+      backend: "tmux",
+      state: clients > 0 ? "attached" : "detached",
+      windows: Number(windows),
+      clients,
+      created: created !== "" && Number.isFinite(createdSeconds)
+        ? new Date(createdSeconds * 1000)
+        : null,
+      directory: directory === "" ? null : directory,
+      current: inside !== null && inside.socket === socket &&
+        inside.sessionId === id,
+      id,
+    });
+  }
+  return sessions;
+}
+
+/** tmux's two ways of saying there is no server (so no sessions). */
+export function isNoServerMessage(stderr: string): boolean {
+  return /^no server running on |^error connecting to .*\(No such file or directory\)/m
+    .test(stderr);
+}
+
+/** Why tmux cannot hold NAME exactly as typed, or null. */
+export function tmuxNameProblem(name: string): string | null {
+  if (name === "") return "a session name cannot be empty";
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(name)) {
+    return "a session name cannot contain control characters";
+  }
+  if (name.includes("/")) return "a session name cannot contain '/'";
+  if (name.includes(".") || name.includes(":")) {
+    // tmux 3.2-3.6 would silently store '_' instead.
+    return "a tmux session name cannot contain '.' or ':'";
+  }
+  if (new TextEncoder().encode(name).length > MAX_NAME_BYTES) {
+    return `a session name cannot be longer than ${MAX_NAME_BYTES} bytes`;
+  }
+  return null;
+}
+
+/**
+ * tmux itself has no limit; this keeps names usable in `TMUX`, titles and
+ * the other backends' socket paths alike.
+ */
+const MAX_NAME_BYTES = 80;
+
+/** `new-session -s` expands formats (`#{host}`); `##` is a literal `#`. */
+function literalForFormat(name: string): string {
+  return name.replaceAll("#", "##");
+}
+
+export class TmuxBackend implements Backend {
+  readonly name = "tmux" as const;
+
+  constructor(private readonly runner: ProcessRunner) {}
+
+  isInstalled(): boolean {
+    return this.runner.which("tmux") !== null;
+  }
+
+  async list(_options: { all: boolean }): Promise<Session[]> {
+    const result = await this.tmux([
+      "list-sessions",
+      "-F",
+      TMUX_LIST_FORMAT,
+    ]);
+    if (result.code !== 0) {
+      if (isNoServerMessage(result.stderr)) return [];
+      throw this.failure("list sessions", result);
+    }
+    return parseTmuxSessions(
+      result.stdout,
+      parseTmuxEnv(this.runner.env("TMUX")),
+    );
+  }
+
+  invalidNameReason(name: string): string | null {
+    return tmuxNameProblem(name);
+  }
+
+  async create(options: CreateOptions): Promise<void> {
+    const problem = tmuxNameProblem(options.name);
+    if (problem) throw new BackendError("invalid-name", problem);
+    const result = await this.tmux([
+      "new-session",
+      "-d",
+      "-s",
+      literalForFormat(options.name),
+      "-c",
+      options.directory,
+      // More than one word makes tmux exec the command itself; one word would go through `sh -c`.
+      "--",
+      "/usr/bin/env",
+      options.shell,
+    ]);
+    if (result.code === 0) return;
+    if (/duplicate session/.test(result.stderr)) {
+      throw new BackendError(
+        "exists",
+        `tmux session '${options.name}' already exists`,
+        "choose another name, or attach to it",
+      );
+    }
+    throw this.failure(`create session '${options.name}'`, result);
+  }
+
+  async attach(session: Session): Promise<number> {
+    if (this.insideTmux()) {
+      const result = await this.tmux([
+        "switch-client",
+        "-t",
+        `=${session.name}`,
+      ]);
+      if (result.code !== 0) {
+        throw this.failure(`switch to session '${session.name}'`, result);
+      }
+      return 0;
+    }
+    try {
+      return await this.runner.interactive("tmux", [
+        "attach-session",
+        "-t",
+        `=${session.name}`,
+      ]);
+    } catch (error) {
+      throw this.notInstalledOr(error);
+    }
+  }
+
+  async detachCurrent(): Promise<void> {
+    if (!this.insideTmux()) {
+      throw new BackendError("not-inside", "this is not inside tmux");
+    }
+    const result = await this.tmux(["detach-client"]);
+    if (result.code !== 0) throw this.failure("detach", result);
+  }
+
+  async detachAll(session: Session): Promise<void> {
+    // tmux fails with "no current client" when there is nothing to detach.
+    if (session.clients === 0) return;
+    const result = await this.tmux([
+      "detach-client",
+      "-s",
+      `=${session.name}`,
+    ]);
+    if (result.code !== 0) {
+      throw this.failure(`detach session '${session.name}'`, result);
+    }
+  }
+
+  async kill(session: Session): Promise<void> {
+    const result = await this.tmux([
+      "kill-session",
+      "-t",
+      `=${session.name}`,
+    ]);
+    if (result.code === 0) return;
+    if (/can't find session|no server running/.test(result.stderr)) {
+      throw new BackendError(
+        "not-found",
+        `no tmux session named '${session.name}'`,
+      );
+    }
+    throw this.failure(`kill session '${session.name}'`, result);
+  }
+
+  /**
+   * `$TMUX` names the session only by id (`$3`), which targets it as
+   * exactly as a name does.
+   */
+  currentSessionName(): string | null {
+    return parseTmuxEnv(this.runner.env("TMUX"))?.sessionId ?? null;
+  }
+
+  private insideTmux(): boolean {
+    return parseTmuxEnv(this.runner.env("TMUX")) !== null;
+  }
+
+  private async tmux(args: string[]): Promise<ProcessResult> {
+    try {
+      return await this.runner.run("tmux", args);
+    } catch (error) {
+      throw this.notInstalledOr(error);
+    }
+  }
+
+  private notInstalledOr(error: unknown): unknown {
+    return error instanceof Deno.errors.NotFound
+      ? new BackendError("not-installed", "tmux is not on PATH")
+      : error;
+  }
+
+  private failure(what: string, result: ProcessResult): BackendError {
+    const detail = result.stderr.trim().split("\n")[0] ||
+      `exit code ${result.code}`;
+    return new BackendError("failed", `tmux could not ${what}: ${detail}`);
+  }
+}

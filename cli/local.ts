@@ -1,0 +1,307 @@
+/**
+ * The local commands (list, create, attach, detach, kill): options in,
+ * backend calls, text or JSON out. No commander here: the `list` fast path
+ * (cli/fast-path.ts) runs `runList` without loading it.
+ */
+import { isAbsolute, resolve } from "node:path";
+import { type ProcessRunner, systemRunner } from "../backends/process.ts";
+import { Backends } from "../backends/registry.ts";
+import {
+  type Backend,
+  BACKEND_NAMES,
+  BackendError,
+  type BackendName,
+  type Session,
+} from "../backends/types.ts";
+import { CliError, usageError } from "./errors.ts";
+import { ExitCode } from "./exit-codes.ts";
+import { formatTable, paint, writeErr, writeOut } from "./output.ts";
+
+export interface GlobalOptions {
+  backend?: BackendName;
+}
+
+/** `--backend` as commander (or the fast path) parsed it, already checked against the choices. */
+export function backendOption(value: unknown): BackendName | undefined {
+  return BACKEND_NAMES.find((name) => name === value);
+}
+
+/** The global options as commander parsed them for COMMAND. */
+export function globalOptions(
+  command: { optsWithGlobals(): object },
+): GlobalOptions {
+  const options: { backend?: unknown } = command.optsWithGlobals();
+  return { backend: backendOption(options.backend) };
+}
+
+export interface ListOptions extends GlobalOptions {
+  all: boolean;
+  json: boolean;
+}
+
+export interface CreateCommandOptions extends GlobalOptions {
+  shell?: string;
+  directory?: string;
+  attach: boolean;
+}
+
+export interface AttachOptions extends GlobalOptions {
+  create: boolean;
+}
+
+/** One element of `sessions list --json`; the field names are a documented contract. */
+export interface SessionJson {
+  name: string;
+  backend: BackendName;
+  state: Session["state"];
+  windows: number | null;
+  clients: number | null;
+  created: string | null;
+  directory: string | null;
+  current: boolean;
+}
+
+export function sessionJson(session: Session): SessionJson {
+  return {
+    name: session.name,
+    backend: session.backend,
+    state: session.state,
+    windows: session.windows,
+    clients: session.clients,
+    created: session.created?.toISOString() ?? null,
+    directory: session.directory,
+    current: session.current,
+  };
+}
+
+export async function runList(
+  options: ListOptions,
+  runner: ProcessRunner = systemRunner,
+): Promise<void> {
+  const sessions = await new Backends(runner, options.backend).list(
+    options.all,
+  );
+  if (options.json) {
+    writeOut(JSON.stringify(sessions.map(sessionJson), null, 2) + "\n");
+    return;
+  }
+  if (sessions.length === 0) {
+    if (Deno.stdout.isTerminal()) writeErr("no sessions\n");
+    return;
+  }
+  writeOut(sessionTable(sessions, new Date(), runner.env("HOME")));
+}
+
+/** The `list` table: a `*` marks the current session; unknown values are `-`. */
+export function sessionTable(
+  sessions: readonly Session[],
+  now: Date,
+  home: string | undefined,
+): string {
+  const rows = sessions.map((session) => [
+    session.current ? "*" : " ",
+    printableName(session.name),
+    session.backend,
+    session.state,
+    session.windows?.toString() ?? "-",
+    session.clients?.toString() ?? "-",
+    session.created
+      ? formatAge(now.getTime() - session.created.getTime())
+      : "-",
+    session.directory ? shortenHome(session.directory, home) : "-",
+  ]);
+  return formatTable(
+    ["", "NAME", "BACKEND", "STATE", "WINDOWS", "CLIENTS", "AGE", "DIRECTORY"],
+    rows,
+    (header) => paint(header, "bold", Deno.stdout),
+  );
+}
+
+/** An age in the largest whole unit: `42s`, `3m`, `2h`, `4d`. */
+export function formatAge(milliseconds: number): string {
+  const seconds = Math.max(0, Math.floor(milliseconds / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86400)}d`;
+}
+
+/** Control characters in a name would break the table: show them escaped. */
+function printableName(name: string): string {
+  // deno-lint-ignore no-control-regex
+  return name.replace(/[\x00-\x1f\x7f]/g, (char) => {
+    const named: Record<string, string> = { "\t": "\\t", "\n": "\\n" };
+    return named[char] ??
+      `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`;
+  });
+}
+
+function shortenHome(directory: string, home: string | undefined): string {
+  if (!home || home === "/") return directory;
+  if (directory === home) return "~";
+  return directory.startsWith(home + "/")
+    ? "~" + directory.slice(home.length)
+    : directory;
+}
+
+export async function runCreate(
+  name: string,
+  options: CreateCommandOptions,
+  runner: ProcessRunner = systemRunner,
+): Promise<void> {
+  const backends = new Backends(runner, options.backend);
+  const backend = backends.forCreating();
+  const problem = backend.invalidNameReason(name);
+  if (problem) {
+    throw usageError(
+      `invalid ${backend.name} session name '${name}': ${problem}`,
+    );
+  }
+  const directory = await existingDirectory(options.directory ?? Deno.cwd());
+  const shell = await executableShell(
+    options.shell ?? (runner.env("SHELL") || "/bin/sh"),
+    runner,
+  );
+  if (options.attach) requireTerminal();
+  // Screen would accept a duplicate: check every backend the same way first.
+  const existing = (await backend.list({ all: true })).find((session) =>
+    session.name === name
+  );
+  if (existing) {
+    throw new CliError(
+      `a ${backend.name} session named '${name}' already exists`,
+      ExitCode.CONFLICT,
+      `attach to it with: sessions attach ${name}`,
+    );
+  }
+  await backend.create({ name, directory, shell });
+  if (options.attach) {
+    const { session } = await new Backends(runner, backend.name).find(name);
+    Deno.exitCode = await attachTo(backend, session, backends);
+  }
+}
+
+async function existingDirectory(path: string): Promise<string> {
+  const absolute = resolve(path);
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(absolute);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw usageError(
+        `directory '${absolute}' does not exist`,
+        "create it first or choose another with --directory",
+      );
+    }
+    throw error;
+  }
+  if (!info.isDirectory) {
+    throw usageError(`'${absolute}' is not a directory`);
+  }
+  return absolute;
+}
+
+/** SHELL as an absolute path: a bare name is looked up on PATH, like a shell would. */
+async function executableShell(
+  shell: string,
+  runner: ProcessRunner,
+): Promise<string> {
+  const absolute = shell.includes("/")
+    ? resolve(shell)
+    : runner.which(shell) ?? shell;
+  let info: Deno.FileInfo | null = null;
+  if (isAbsolute(absolute)) {
+    info = await Deno.stat(absolute).catch(() => null);
+  }
+  if (!info || !info.isFile || ((info.mode ?? 0o111) & 0o111) === 0) {
+    throw usageError(
+      `shell '${shell}' is not an executable file`,
+      "pass an existing shell with --shell, e.g. --shell /bin/sh",
+    );
+  }
+  return absolute;
+}
+
+function requireTerminal(): void {
+  if (!Deno.stdin.isTerminal() || !Deno.stdout.isTerminal()) {
+    throw new CliError(
+      "attaching needs a terminal, and standard input or output is not one",
+      ExitCode.UNAVAILABLE,
+      "run it from an interactive terminal",
+    );
+  }
+}
+
+export async function runAttach(
+  name: string,
+  options: AttachOptions,
+  runner: ProcessRunner = systemRunner,
+): Promise<void> {
+  requireTerminal();
+  const backends = new Backends(runner, options.backend);
+  let found: { session: Session; backend: Backend };
+  try {
+    found = await backends.find(name);
+  } catch (error) {
+    if (!options.create || !isNotFound(error)) throw error;
+    await runCreate(name, { backend: options.backend, attach: false }, runner);
+    found = await backends.find(name);
+  }
+  Deno.exitCode = await attachTo(found.backend, found.session, backends);
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof BackendError && error.kind === "not-found";
+}
+
+/**
+ * Inside the same tmux or zellij the backend switches the client; every
+ * other combination nests, which the user should know about.
+ */
+async function attachTo(
+  backend: Backend,
+  session: Session,
+  backends: Backends,
+): Promise<number> {
+  const inside = backends.insideName();
+  const switches = inside === backend.name && backend.name !== "screen";
+  if (inside !== null && !switches) {
+    const keys = inside === "screen" && backend.name === "screen"
+      ? "Ctrl-a a d"
+      : DETACH_KEYS[backend.name];
+    writeErr(
+      `sessions: note: opening ${backend.name} session '${session.name}' nested inside your ${inside} session (with default keys, ${keys} detaches the inner one)\n`,
+    );
+  }
+  return await backend.attach(session);
+}
+
+const DETACH_KEYS: Record<BackendName, string> = {
+  tmux: "Ctrl-b d",
+  screen: "Ctrl-a d",
+  zellij: "Ctrl-o d",
+};
+
+export async function runDetach(
+  name: string | undefined,
+  options: GlobalOptions,
+  runner: ProcessRunner = systemRunner,
+): Promise<void> {
+  const backends = new Backends(runner, options.backend);
+  if (name === undefined) {
+    await backends.forCurrent().detachCurrent();
+    return;
+  }
+  const { session, backend } = await backends.find(name);
+  await backend.detachAll(session);
+}
+
+export async function runKill(
+  name: string,
+  options: GlobalOptions,
+  runner: ProcessRunner = systemRunner,
+): Promise<void> {
+  const { session, backend } = await new Backends(runner, options.backend)
+    .find(name);
+  await backend.kill(session);
+}
