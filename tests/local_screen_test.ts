@@ -1,0 +1,260 @@
+/**
+ * The local commands over GNU screen, end to end: `sessions --backend
+ * screen …` as its own process, with a private SCREENDIR.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runSessions, type SessionsResult } from "./helpers/sessions.ts";
+import { PrivateScreen } from "./helpers/screen.ts";
+
+interface Fixture {
+  screen: PrivateScreen;
+  workDir: string;
+  sessions(args: string[]): Promise<SessionsResult>;
+}
+
+async function withScreen(body: (fixture: Fixture) => Promise<void>) {
+  const screen = await PrivateScreen.create();
+  const workDir = await Deno.makeTempDir({ prefix: "sessions-screen-cli-" });
+  const sessions = (args: string[]) =>
+    runSessions(["--backend", "screen", ...args], {
+      env: screen.env(),
+      cwd: workDir,
+    });
+  try {
+    await body({ screen, workDir, sessions });
+  } finally {
+    const alive = await screen.dispose();
+    await Deno.remove(workDir, { recursive: true });
+    assert.deepEqual(alive, [], "screen processes left behind");
+  }
+}
+
+function assertOk(result: SessionsResult): void {
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, "");
+}
+
+/** One `sessions: …` line and the exit code, nothing else. */
+function assertRefused(
+  result: SessionsResult,
+  code: number,
+  message: RegExp,
+): void {
+  assert.equal(result.code, code, result.stderr);
+  assert.equal(result.stdout, "");
+  assert.match(result.stderr, /^sessions: [^\n]*\n$/);
+  assert.match(result.stderr, message);
+}
+
+Deno.test("sessions over screen: create, list, --json, kill", async (t) => {
+  await withScreen(async ({ screen, workDir, sessions }) => {
+    await t.step("no sessions: empty list, exit 0", async () => {
+      const result = await sessions(["list", "--json"]);
+      assertOk(result);
+      assert.deepEqual(JSON.parse(result.stdout), []);
+    });
+
+    await t.step("create is quiet and makes exactly that session", async () => {
+      assertOk(await sessions(["create", "dev", "--shell", "/bin/sh"]));
+      assertOk(await sessions(["create", "dev2", "--shell", "/bin/sh"]));
+      assert.deepEqual(await screen.names(), ["dev", "dev2"]);
+    });
+
+    await t.step("list --json has the documented fields", async () => {
+      const result = await sessions(["list", "--json"]);
+      assertOk(result);
+      const rows = JSON.parse(result.stdout) as Record<string, unknown>[];
+      const dev = rows.find((row) => row.name === "dev");
+      assert.ok(dev, result.stdout);
+      assert.deepEqual(Object.keys(dev).sort(), [
+        "backend",
+        "clients",
+        "created",
+        "current",
+        "directory",
+        "name",
+        "state",
+        "windows",
+      ]);
+      assert.equal(dev.backend, "screen");
+      assert.equal(dev.state, "detached");
+      assert.equal(dev.current, false);
+      assert.equal(dev.windows, null);
+      assert.equal(dev.clients, null);
+      assert.equal(dev.directory, null);
+      assert.equal(typeof dev.created, "string");
+      assert.equal(
+        new Date(dev.created as string).toISOString(),
+        dev.created,
+      );
+    });
+
+    await t.step("the table lists both", async () => {
+      const result = await sessions(["list"]);
+      assertOk(result);
+      assert.match(result.stdout, /^\s*dev\s+screen\s+detached/m);
+      assert.match(result.stdout, /^\s*dev2\s+screen\s+detached/m);
+    });
+
+    await t.step("detach NAME of a detached session is fine", async () => {
+      assertOk(await sessions(["detach", "dev"]));
+    });
+
+    await t.step("kill dev leaves dev2", async () => {
+      assertOk(await sessions(["kill", "dev"]));
+      assert.deepEqual(await screen.names(), ["dev2"]);
+    });
+
+    await t.step("kill of a missing name: not found, exit 3", async () => {
+      assertRefused(await sessions(["kill", "dev"]), 3, /'dev'/);
+      assertRefused(await sessions(["kill", "de"]), 3, /'de'/);
+      assert.deepEqual(await screen.names(), ["dev2"]);
+    });
+
+    await t.step("the session started in the requested directory", async () => {
+      const inner = join(workDir, "inner dir");
+      await Deno.mkdir(inner);
+      assertOk(
+        await sessions([
+          "create",
+          "here",
+          "--directory",
+          inner,
+          "--shell",
+          "/bin/sh",
+        ]),
+      );
+      const entry = (await screen.entries()).find((e) => e.name === "here");
+      assert.ok(entry);
+      const children = await Deno.readTextFile(
+        `/proc/${entry.pid}/task/${entry.pid}/children`,
+      );
+      const shell = children.trim().split(" ")[0];
+      assert.equal(await Deno.readLink(`/proc/${shell}/cwd`), inner);
+    });
+
+    await t.step("kill the rest", async () => {
+      assertOk(await sessions(["kill", "dev2"]));
+      assertOk(await sessions(["kill", "here"]));
+      assert.deepEqual(await screen.entries(), []);
+    });
+  });
+});
+
+Deno.test("sessions over screen: refusals do nothing", async (t) => {
+  await withScreen(async ({ screen, workDir, sessions }) => {
+    assertOk(await sessions(["create", "dev", "--shell", "/bin/sh"]));
+
+    await t.step("a taken name: exit 4", async () => {
+      assertRefused(
+        await sessions(["create", "dev", "--shell", "/bin/sh"]),
+        4,
+        /'dev' already exists/,
+      );
+    });
+
+    await t.step("invalid names: exit 2", async () => {
+      for (
+        const name of ["", "a/b", "x;touch /tmp/x", "tab\tname", "n".repeat(81)]
+      ) {
+        assertRefused(
+          await sessions(["create", name, "--shell", "/bin/sh"]),
+          2,
+          /name/,
+        );
+      }
+    });
+
+    await t.step("a missing directory or a file: exit 2", async () => {
+      assertRefused(
+        await sessions(["create", "x", "--directory", join(workDir, "nope")]),
+        2,
+        /does not exist/,
+      );
+      await Deno.writeTextFile(join(workDir, "file"), "");
+      assertRefused(
+        await sessions(["create", "x", "--directory", join(workDir, "file")]),
+        2,
+        /not a directory/,
+      );
+    });
+
+    await t.step("a shell that is not executable: exit 2", async () => {
+      assertRefused(
+        await sessions(["create", "x", "--shell", join(workDir, "file")]),
+        2,
+        /not an executable/,
+      );
+    });
+
+    await t.step("attach without a terminal: exit 5", async () => {
+      assertRefused(await sessions(["attach", "dev"]), 5, /terminal/);
+    });
+
+    await t.step("detach outside any session: exit 5", async () => {
+      assertRefused(await sessions(["detach"]), 5, /not inside/);
+    });
+
+    assert.deepEqual(await screen.names(), ["dev"]);
+  });
+});
+
+Deno.test("sessions over screen: metacharacter names execute nothing", async () => {
+  await withScreen(async ({ screen, workDir, sessions }) => {
+    const names = [
+      "x;touch pwned",
+      "$(touch pwned)",
+      "`touch pwned`",
+      `q'u"o\\te`,
+      "a b | touch pwned &",
+    ];
+    for (const name of names) {
+      assertOk(await sessions(["create", name, "--shell", "/bin/sh"]));
+    }
+    const result = await sessions(["list", "--json"]);
+    assertOk(result);
+    assert.deepEqual(
+      (JSON.parse(result.stdout) as { name: string }[]).map((row) => row.name)
+        .sort(),
+      [...names].sort(),
+    );
+    for (const name of names) assertOk(await sessions(["kill", name]));
+    assert.deepEqual(await screen.entries(), []);
+    await assert.rejects(
+      Deno.stat(join(workDir, "pwned")),
+      Deno.errors.NotFound,
+    );
+  });
+});
+
+Deno.test("sessions over screen: --all shows dead sessions", async () => {
+  await withScreen(async ({ screen, sessions }) => {
+    assertOk(await sessions(["create", "doomed", "--shell", "/bin/sh"]));
+    const [entry] = await screen.entries();
+    const children = await Deno.readTextFile(
+      `/proc/${entry.pid}/task/${entry.pid}/children`,
+    );
+    Deno.kill(entry.pid, "SIGKILL");
+    // The orphaned shell is ours too: end it by PID.
+    Deno.kill(Number(children.trim().split(" ")[0]), "SIGKILL");
+    for (let i = 0; i < 50; i++) {
+      if ((await screen.entries())[0]?.state === "dead") break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    const live = await sessions(["list", "--json"]);
+    assertOk(live);
+    assert.deepEqual(JSON.parse(live.stdout), []);
+    const all = await sessions(["list", "--all", "--json"]);
+    assertOk(all);
+    assert.deepEqual(
+      (JSON.parse(all.stdout) as { name: string; state: string }[]).map((
+        row,
+      ) => [row.name, row.state]),
+      [["doomed", "dead"]],
+    );
+    assertOk(await sessions(["kill", "doomed"]));
+    assert.deepEqual(await screen.entries(), []);
+  });
+});
