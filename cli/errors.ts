@@ -1,6 +1,5 @@
 import { BackendError, type BackendErrorKind } from "../backends/types.ts";
 import { RemoteError, type RemoteErrorKind } from "../remote/errors.ts";
-import { RemoteError, type RemoteErrorKind } from "../remote/errors.ts";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.ts";
 import { formatError, writeErr } from "./output.ts";
 
@@ -41,14 +40,6 @@ const REMOTE_EXIT_CODES: Record<RemoteErrorKind, ExitCodeValue> = {
   "timeout": ExitCode.REMOTE_TIMEOUT,
 };
 
-const REMOTE_EXIT_CODES: Record<RemoteErrorKind, ExitCodeValue> = {
-  "usage": ExitCode.USAGE,
-  "unreachable": ExitCode.REMOTE_UNREACHABLE,
-  "auth": ExitCode.REMOTE_UNREACHABLE,
-  "host-key": ExitCode.REMOTE_UNREACHABLE,
-  "timeout": ExitCode.REMOTE_TIMEOUT,
-};
-
 /** The CliError for a known failure, or null for a bug (which main reports differently). */
 export function asCliError(error: unknown): CliError | null {
   if (error instanceof CliError) return error;
@@ -58,9 +49,6 @@ export function asCliError(error: unknown): CliError | null {
       BACKEND_EXIT_CODES[error.kind],
       error.hint,
     );
-  }
-  if (error instanceof RemoteError) {
-    return new CliError(error.message, REMOTE_EXIT_CODES[error.kind], error.hint);
   }
   if (error instanceof RemoteError) {
     return new CliError(
