@@ -1,5 +1,5 @@
 /**
- * `deno task compile [--target TRIPLE]… [--out DIR]`: one `deno compile`d
+ * `deno task compile [--target TRIPLE]… [--dist DIR]`: one `deno compile`d
  * binary per target, with exactly the permissions in scripts/permissions.ts,
  * packed as dist/sessions-VERSION-TARGET.tar.gz (.zip for Windows), plus
  * dist/SHA256SUMS over every archive of this version in DIR.
@@ -160,11 +160,11 @@ async function main(args: string[]): Promise<number> {
       args,
       options: {
         target: { type: "string", multiple: true, default: [] },
-        out: { type: "string", default: join(PROJECT_ROOT, "dist") },
+        dist: { type: "string", default: join(PROJECT_ROOT, "dist") },
       },
     });
     const targets = selectedTargets(values.target);
-    const outDir = resolve(values.out);
+    const outDir = resolve(values.dist);
     await Deno.mkdir(outDir, { recursive: true });
     for (const target of targets) {
       const archive = await compileTarget(target, outDir);

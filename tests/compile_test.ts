@@ -151,7 +151,7 @@ Deno.test("compile for one target: an archive with checksums, or one line and no
       join(PROJECT_ROOT, "scripts/compile.ts"),
       "--target",
       target,
-      "--out",
+      "--dist",
       out,
     ]);
     const left = [...Deno.readDirSync(out)].map((entry) => entry.name).sort();
@@ -180,7 +180,7 @@ Deno.test("an unknown target is refused in one line", async () => {
     join(PROJECT_ROOT, "scripts/compile.ts"),
     "--target",
     "riscv64-unknown-linux-gnu",
-    "--out",
+    "--dist",
     "/nonexistent-never-created",
   ]);
   assert.equal(result.code, 1);
