@@ -43,4 +43,10 @@ export interface HostSettings {
   /** The name host keys are looked up and recorded under (HostKeyAlias, else hostname). */
   hostKeyAlias: string | null;
   forwardAgent: boolean;
+  /**
+   * ProxyCommand from the config when it applies (and is not "none"): not
+   * supported by sessions, so the engine must refuse the host rather than
+   * connect directly. Absent or null when unset.
+   */
+  proxyCommand?: string | null;
 }
