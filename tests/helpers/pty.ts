@@ -6,7 +6,7 @@
 import { PrivateTmux } from "./tmux.ts";
 
 export interface PtyOptions {
-  /** The shell line the pane runs (through `sh -c`, as tmux does). */
+  /** The shell line the pane runs (through `sh -c`, as tmux does), without TMUX set. */
   command: string;
   cols?: number;
   rows?: number;
@@ -28,10 +28,16 @@ export class Pty {
       const envArgs = Object.entries(options.env ?? {}).flatMap((
         [key, value],
       ) => ["-e", `${key}=${value}`]);
+      // Its own config: no user settings, and the pane stays after its
+      // program ends (set before the program starts, however quickly it ends).
+      const config = `${tmux.dir}/pty.conf`;
+      await Deno.writeTextFile(
+        config,
+        "set -g remain-on-exit on\nset -g status off\n",
+      );
       await tmux.ok([
-        // No user config: the test must not depend on ~/.tmux.conf.
         "-f",
-        "/dev/null",
+        config,
         "new-session",
         "-d",
         "-s",
@@ -43,11 +49,9 @@ export class Pty {
         "-c",
         options.cwd ?? Deno.cwd(),
         ...envArgs,
-        options.command,
+        // To the program the pane is a plain terminal, not a tmux session.
+        `unset TMUX TMUX_PANE; ${options.command}`,
       ]);
-      // Keep the pane after its program ends, to read its last screen and status.
-      await tmux.ok(["set-option", "-t", TARGET, "remain-on-exit", "on"]);
-      await tmux.ok(["set-option", "-t", TARGET, "status", "off"]);
     } catch (error) {
       await tmux.dispose();
       throw error;
