@@ -1,0 +1,335 @@
+/**
+ * The exec benchmark: `uname -n` on 10/50/100/200 loopback hosts (real sshd,
+ * tests/helpers/sshd.ts) with `sessions exec --parallel N`, pdsh,
+ * parallel-ssh and clush at the same fan-out. Each run is measured under
+ * GNU time (wall, user+sys CPU of the whole process tree, since every tool
+ * waits for its ssh children) while /proc is sampled for the peak resident
+ * memory of the whole tree. Prints, and returns, a Markdown section.
+ *
+ * Standalone: `deno run -A scripts/bench/exec.ts [--write BENCHMARKS.md]`.
+ */
+import { join } from "node:path";
+import {
+  createClientKeys,
+  descendantsOf,
+  type SshdCluster,
+  startSshd,
+} from "../../tests/helpers/sshd.ts";
+import { sessionsArgv } from "../../tests/helpers/sessions.ts";
+
+export const HOST_COUNTS = [10, 50, 100, 200] as const;
+export const FAN_OUT = 64;
+const REMOTE_COMMAND = "uname -n";
+const SAMPLE_INTERVAL_MS = 10;
+
+interface Tool {
+  name: string;
+  /** The Debian package that provides it, installed when missing. */
+  aptPackage?: string;
+  argv(hosts: string[], sshConfig: string, dir: string): Promise<string[]>;
+  env?(sshConfig: string): Record<string, string>;
+}
+
+const TOOLS: Tool[] = [
+  {
+    name: "sessions exec",
+    argv: (hosts, sshConfig) =>
+      Promise.resolve([
+        ...sessionsArgv(),
+        "exec",
+        "--parallel",
+        String(FAN_OUT),
+        "-F",
+        sshConfig,
+        "--targets",
+        hosts.join(","),
+        REMOTE_COMMAND,
+      ]),
+  },
+  {
+    name: "pdsh",
+    aptPackage: "pdsh",
+    argv: (hosts) =>
+      Promise.resolve([
+        "pdsh",
+        "-R",
+        "ssh",
+        "-f",
+        String(FAN_OUT),
+        "-w",
+        hosts.join(","),
+        REMOTE_COMMAND,
+      ]),
+    env: (sshConfig) => ({ PDSH_SSH_ARGS: `-F ${sshConfig} -x -l%u %h` }),
+  },
+  {
+    name: "parallel-ssh",
+    aptPackage: "pssh",
+    argv: async (hosts, sshConfig, dir) => {
+      const hostsFile = join(dir, "pssh-hosts");
+      await Deno.writeTextFile(hostsFile, hosts.join("\n") + "\n");
+      return [
+        "parallel-ssh",
+        "-i",
+        "-p",
+        String(FAN_OUT),
+        "-h",
+        hostsFile,
+        "-x",
+        `-F ${sshConfig}`,
+        REMOTE_COMMAND,
+      ];
+    },
+  },
+  {
+    name: "clush",
+    aptPackage: "clustershell",
+    argv: (hosts, sshConfig) =>
+      Promise.resolve([
+        "clush",
+        "-f",
+        String(FAN_OUT),
+        "-o",
+        `-F ${sshConfig}`,
+        "-w",
+        hosts.join(","),
+        REMOTE_COMMAND,
+      ]),
+  },
+];
+
+export interface Measurement {
+  tool: string;
+  hosts: number;
+  wallSeconds: number;
+  cpuSeconds: number;
+  peakRssMb: number;
+  /** Hosts whose address appeared in the output (uname -n prints the machine name, so lines are counted). */
+  answered: number;
+  exitCode: number;
+}
+
+async function commandExists(name: string): Promise<boolean> {
+  const status = await new Deno.Command("sh", {
+    args: ["-c", 'command -v "$1" >/dev/null', "sh", name],
+  }).output();
+  return status.success;
+}
+
+async function ensureInstalled(tools: Tool[]): Promise<void> {
+  const missing: string[] = [];
+  for (const tool of tools) {
+    const binary = tool.name.split(" ")[0];
+    if (tool.aptPackage && !await commandExists(binary)) {
+      missing.push(tool.aptPackage);
+    }
+  }
+  if (missing.length === 0) return;
+  const sudo = Deno.uid() === 0 ? [] : ["sudo", "-n"];
+  const [command, ...args] = [
+    ...sudo,
+    "apt-get",
+    "install",
+    "-y",
+    ...missing,
+  ];
+  const result = await new Deno.Command(command, {
+    args,
+    env: { DEBIAN_FRONTEND: "noninteractive" },
+  }).output();
+  if (!result.success) {
+    throw new Error(`could not install ${missing.join(" ")} with apt-get`);
+  }
+}
+
+function treeRssKb(pid: number): number {
+  let total = 0;
+  for (const member of [pid, ...descendantsOf(pid)]) {
+    try {
+      const status = Deno.readTextFileSync(`/proc/${member}/status`);
+      const match = /VmRSS:\s+(\d+) kB/.exec(status);
+      if (match) total += Number(match[1]);
+    } catch { /* exited meanwhile */ }
+  }
+  return total;
+}
+
+async function measure(
+  tool: Tool,
+  hosts: string[],
+  sshConfig: string,
+  dir: string,
+): Promise<Measurement> {
+  const timeFile = join(dir, "time.out");
+  const argv = await tool.argv(hosts, sshConfig, dir);
+  const child = new Deno.Command("/usr/bin/time", {
+    args: ["-o", timeFile, "-f", "%e %U %S", ...argv],
+    env: { NO_COLOR: "1", ...tool.env?.(sshConfig) },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let peakKb = 0;
+  const sampler = setInterval(() => {
+    peakKb = Math.max(peakKb, treeRssKb(child.pid));
+  }, SAMPLE_INTERVAL_MS);
+  const output = await child.output();
+  clearInterval(sampler);
+  const [wall, user, sys] = (await Deno.readTextFile(timeFile)).trim()
+    .split("\n").pop()!.split(" ").map(Number);
+  const stdout = new TextDecoder().decode(output.stdout);
+  const lines = stdout.split("\n").filter((line) => line.trim() !== "");
+  // Every tool prints one `uname -n` line per host (parallel-ssh adds a status line per host).
+  const answered = tool.name === "parallel-ssh"
+    ? lines.filter((line) => /\[SUCCESS\]/.test(line)).length
+    : lines.length;
+  return {
+    tool: tool.name,
+    hosts: hosts.length,
+    wallSeconds: wall,
+    // The /usr/bin/time process itself is not in its own figures.
+    cpuSeconds: user + sys,
+    peakRssMb: peakKb / 1024,
+    answered,
+    exitCode: output.code,
+  };
+}
+
+function sshConfigText(cluster: SshdCluster, key: string, known: string) {
+  return [
+    "Host *",
+    `  Port ${cluster.port}`,
+    `  User ${cluster.user}`,
+    `  IdentityFile ${key}`,
+    "  IdentitiesOnly yes",
+    `  UserKnownHostsFile ${known}`,
+    "  StrictHostKeyChecking yes",
+    "  BatchMode yes",
+    "",
+  ].join("\n");
+}
+
+export function formatTable(rows: Measurement[]): string {
+  const header = [
+    "| hosts | tool | wall (s) | client CPU (s) | CPU per host (ms) | peak memory (MB) | hosts answered |",
+    "| ----: | ---- | -------: | -------------: | ----------------: | ---------------: | -------------: |",
+  ];
+  const body = rows.map((row) =>
+    `| ${row.hosts} | ${row.tool} | ${row.wallSeconds.toFixed(2)} | ${
+      row.cpuSeconds.toFixed(2)
+    } | ${(row.cpuSeconds * 1000 / row.hosts).toFixed(1)} | ${
+      row.peakRssMb.toFixed(0)
+    } | ${row.answered}/${row.hosts} |`
+  );
+  return [...header, ...body].join("\n");
+}
+
+/** Runs every tool on every host count; returns the rows (sessions first within each count). */
+export async function runExecBenchmark(
+  counts: readonly number[] = HOST_COUNTS,
+  log: (line: string) => void = (line) => console.error(line),
+): Promise<Measurement[]> {
+  await ensureInstalled(TOOLS);
+  const max = Math.max(...counts);
+  const keys = await createClientKeys();
+  const dir = await Deno.makeTempDir({ prefix: "sessions-bench-exec-" });
+  const cluster = await startSshd({ count: max, keys });
+  const rows: Measurement[] = [];
+  try {
+    const known = join(dir, "known_hosts");
+    await Deno.writeTextFile(
+      known,
+      cluster.addresses.map((address) =>
+        `[${address}]:${cluster.port} ${cluster.hostKey.publicLine}\n`
+      ).join(""),
+    );
+    const sshConfig = join(dir, "ssh_config");
+    await Deno.writeTextFile(
+      sshConfig,
+      sshConfigText(cluster, keys.key, known),
+    );
+    for (const count of counts) {
+      const hosts = cluster.addresses.slice(0, count);
+      for (const tool of TOOLS) {
+        const row = await measure(tool, hosts, sshConfig, dir);
+        log(
+          `${tool.name} ${count} hosts: ${row.wallSeconds}s wall, ${
+            row.cpuSeconds.toFixed(2)
+          }s CPU, ${
+            row.peakRssMb.toFixed(0)
+          } MB, ${row.answered} answered, exit ${row.exitCode}`,
+        );
+        rows.push(row);
+      }
+    }
+  } finally {
+    await cluster.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.remove(keys.dir, { recursive: true }).catch(() => {});
+  }
+  return rows;
+}
+
+/** The Markdown for BENCHMARKS.md: table, verdict against the targets, how to reproduce. */
+export function formatSection(rows: Measurement[], date: Date): string {
+  const largest = Math.max(...rows.map((row) => row.hosts));
+  const atLargest = rows.filter((row) => row.hosts === largest);
+  const ours = atLargest.find((row) => row.tool === "sessions exec");
+  const others = atLargest.filter((row) => row.tool !== "sessions exec");
+  const lines = [
+    "## exec: `uname -n` on many hosts",
+    "",
+    `Measured ${
+      date.toISOString().slice(0, 16).replace("T", " ")
+    } UTC on ${navigator.hardwareConcurrency} cores, fan-out ${FAN_OUT} for every tool, against the same real sshds on loopback addresses (one sshd per 16 addresses). Client CPU is user+sys of the whole process tree (GNU time; every tool waits for its ssh children); peak memory is the largest sum of resident memory of the tree, sampled from /proc every ${SAMPLE_INTERVAL_MS} ms. \`sessions\` runs as \`deno run\` from source (no compiled binary here), so its figures include Deno's start-up.`,
+    "",
+    formatTable(rows),
+    "",
+  ];
+  if (ours && others.length > 0) {
+    const best = Math.min(...others.map((row) => row.wallSeconds));
+    lines.push(
+      `At ${largest} hosts: wall ${ours.wallSeconds.toFixed(2)} s = ${
+        (ours.wallSeconds / best).toFixed(2)
+      }x the best other tool (target ≤ 0.6x); CPU ${
+        (ours.cpuSeconds * 1000 / largest).toFixed(1)
+      } ms per host (target ≤ 6 ms); peak memory ${
+        ours.peakRssMb.toFixed(0)
+      } MB (target < 100 MB).`,
+      "",
+    );
+  }
+  lines.push(
+    "Reproduce: `deno task bench` (or `deno run -A scripts/bench/exec.ts --write BENCHMARKS.md`); it installs pdsh, pssh and clustershell with apt-get when missing.",
+  );
+  return lines.join("\n");
+}
+
+const BEGIN = "<!-- bench: exec -->";
+const END = "<!-- /bench: exec -->";
+
+/** Replaces (or appends) the marked exec section of FILE, leaving the rest alone. */
+export async function writeSection(file: string, body: string): Promise<void> {
+  let text = "";
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    text = "# Benchmarks\n";
+  }
+  const section = `${BEGIN}\n${body}\n${END}`;
+  const start = text.indexOf(BEGIN);
+  const end = text.indexOf(END);
+  text = start >= 0 && end > start
+    ? text.slice(0, start) + section + text.slice(end + END.length)
+    : `${text.trimEnd()}\n\n${section}\n`;
+  await Deno.writeTextFile(file, text);
+}
+
+if (import.meta.main) {
+  const rows = await runExecBenchmark();
+  const section = formatSection(rows, new Date());
+  console.log(section);
+  const at = Deno.args.indexOf("--write");
+  if (at >= 0) await writeSection(Deno.args[at + 1], section);
+}
