@@ -58,3 +58,66 @@ Deno.test("sessions attach/detach over screen in a real terminal", async (t) => 
     assert.deepEqual(alive, [], "screen processes left behind");
   }
 });
+
+Deno.test("sessions attach inside screen nests, and refuses the session you are in", async (t) => {
+  const screen = await PrivateScreen.create();
+  let pty: Pty | null = null;
+  try {
+    const backend = new ScreenBackend(screen.runner());
+    for (const name of ["outer", "nested"]) {
+      await backend.create({ name, directory: screen.dir, shell: "/bin/sh" });
+    }
+    const ids = Object.fromEntries(
+      (await screen.entries()).map((entry) => [entry.name, entry.id]),
+    );
+    pty = await Pty.start({
+      command: "/bin/sh",
+      env: { SCREENDIR: screen.dir, STY: "" },
+    });
+    const term = pty;
+    const attach = (name: string) =>
+      sessionsShellLine(["--backend", "screen", "attach", name]);
+    const whereAmI = async (id: string) => {
+      await term.typeLine('echo "inside:$STY"');
+      await term.waitFor(new RegExp(`inside:${id.replace(".", "\\.")}`));
+    };
+
+    await term.typeLine(attach("outer"));
+    await whereAmI(ids.outer);
+
+    await t.step("attaching the session you are in is refused", async () => {
+      await term.typeLine(`${attach("outer")}; echo "status:$?"`);
+      await term.waitFor(/already inside screen session 'outer'/);
+      await term.waitFor(/status:1/);
+    });
+
+    await t.step(
+      "another screen session opens nested",
+      async () => {
+        await term.typeLine("clear");
+        await term.typeLine(attach("nested"));
+        await whereAmI(ids.nested);
+        const states = Object.fromEntries(
+          (await backend.list({ all: false })).map((s) => [s.name, s.state]),
+        );
+        assert.deepEqual(states, { outer: "attached", nested: "attached" });
+      },
+    );
+
+    await t.step("sessions detach leaves the inner one only", async () => {
+      await term.typeLine(sessionsShellLine(["detach"]));
+      await term.waitFor(
+        new RegExp(`remote detached from ${ids.nested.replace(".", "\\.")}`),
+      );
+      await whereAmI(ids.outer);
+      const states = Object.fromEntries(
+        (await backend.list({ all: false })).map((s) => [s.name, s.state]),
+      );
+      assert.deepEqual(states, { outer: "attached", nested: "detached" });
+    });
+  } finally {
+    await pty?.dispose();
+    const alive = await screen.dispose();
+    assert.deepEqual(alive, [], "screen processes left behind");
+  }
+});
