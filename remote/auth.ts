@@ -1,0 +1,361 @@
+/**
+ * The authentication chain, in OpenSSH's order: the ssh-agent
+ * (SSH_AUTH_SOCK), then the identity files, then a password (`--ask-pass`)
+ * and, for `connect`, keyboard-interactive prompts.
+ *
+ * Keys are read and parsed once per run (`Authenticator.load`), never once
+ * per host, and an encrypted key's passphrase is asked once per run. Keys
+ * that ssh2 under Deno cannot use (legacy encrypted PEM, some ECDSA keys) are
+ * found by a trial signature at load time, so the user gets a message naming
+ * the key and the fix instead of a crypto error in the middle of a handshake.
+ */
+import { Buffer } from "node:buffer";
+import {
+  type AnyAuthMethod,
+  type AuthenticationType,
+  type AuthHandlerMiddleware,
+  OpenSSHAgent,
+  type ParsedKey,
+  utils,
+} from "ssh2";
+import { RemoteError } from "./errors.ts";
+import type { HostSettings } from "./types.ts";
+
+/**
+ * Asks the user on the terminal; `echo: false` for secrets. Resolves null
+ * when the user gives up (end of input, Ctrl-C at the prompt).
+ */
+export type Prompt = (
+  message: string,
+  options: { echo: boolean },
+) => Promise<string | null>;
+
+export interface AuthOptions {
+  /** The agent socket (SSH_AUTH_SOCK), or null to skip the agent. */
+  agentSocket: string | null;
+  /** Null without a terminal: encrypted keys not in the agent are then skipped, with a note. */
+  prompt: Prompt | null;
+  /** `--ask-pass`: one password, asked once in `load`, offered to every host after the keys. */
+  askPassword: boolean;
+  /** `connect`: answer the server's keyboard-interactive prompts on the terminal. */
+  keyboardInteractive?: boolean;
+}
+
+/** How many times a wrong passphrase is asked again, as OpenSSH does. */
+const PASSPHRASE_TRIES = 3;
+
+/** One identity file after loading: a usable key, or why it cannot be used. */
+type LoadedKey =
+  | { status: "ok"; key: ParsedKey }
+  | { status: "missing" }
+  | { status: "unusable"; problem: string; hint?: string };
+
+const SIGNATURE_PROBE = Buffer.from("sessions key probe");
+
+function isEncryptedWithoutPassphrase(error: Error): boolean {
+  return /no passphrase given/i.test(error.message);
+}
+
+function unsupportedKey(path: string, cryptoError: string): LoadedKey {
+  const what = /SEC1/.test(cryptoError)
+    ? "an ECDSA key whose private part starts with a zero byte"
+    : /legacy|DECODER/.test(cryptoError)
+    ? "a legacy encrypted PEM key"
+    : "a key format";
+  return {
+    status: "unusable",
+    problem:
+      `cannot use key ${path}: ${what}, which ssh2 under Deno cannot sign with`,
+    hint: `rewrite it in the new format with 'ssh-keygen -p -f ${path}', ` +
+      `or load it into the agent with 'ssh-add ${path}'`,
+  };
+}
+
+/** The first key of ssh2's parse result, or its Error. */
+function parse(text: string, passphrase?: string): ParsedKey | Error {
+  try {
+    const parsed = utils.parseKey(text, passphrase);
+    return Array.isArray(parsed) ? parsed[0] : parsed;
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+/** Null when ssh2 can sign with KEY; otherwise the crypto error's text. */
+function signatureProblem(key: ParsedKey): string | null {
+  try {
+    const signature = key.sign(SIGNATURE_PROBE);
+    return signature instanceof Error ? signature.message : null;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+function samePublicKey(a: ParsedKey, b: ParsedKey): boolean {
+  return a.getPublicSSH().equals(b.getPublicSSH());
+}
+
+/** The agent, limited to the identity files' keys when IdentitiesOnly is set. */
+class FilteredAgent extends OpenSSHAgent {
+  constructor(socket: string, private readonly allowed: ParsedKey[]) {
+    super(socket);
+  }
+
+  override getIdentities(
+    callback: (error: Error | undefined, keys?: ParsedKey[]) => void,
+  ): void {
+    super.getIdentities((error, keys) => {
+      if (error || !keys) return callback(error ?? undefined, []);
+      callback(
+        undefined,
+        (keys as ParsedKey[]).filter((key) =>
+          this.allowed.some((own) => samePublicKey(own, key))
+        ),
+      );
+    });
+  }
+}
+
+/** What one host's connection needs from the chain. */
+export interface HostAuth {
+  /** ssh2's `authHandler`. */
+  authHandler: AuthHandlerMiddleware;
+  /** After ssh2 reports `client-authentication`: the error for the user. */
+  failure(): RemoteError;
+}
+
+export class Authenticator {
+  readonly #options: AuthOptions;
+  readonly #keys = new Map<string, LoadedKey>();
+  /** Public keys the agent holds (read once; empty without an agent). */
+  #agentKeys: ParsedKey[] = [];
+  #password: string | null = null;
+
+  constructor(options: AuthOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Reads every identity file the hosts name, once, asking for passphrases
+   * (once per key) and the `--ask-pass` password (once per run). Call it
+   * before connecting anything; `forHost` then does no I/O.
+   */
+  async load(hosts: readonly HostSettings[]): Promise<void> {
+    const paths = new Set<string>();
+    for (const host of hosts) {
+      for (const settings of [...host.proxyJump, host]) {
+        for (const path of settings.identityFiles) paths.add(path);
+      }
+    }
+    const fresh = [...paths].filter((path) => !this.#keys.has(path));
+    if (fresh.length > 0 && this.#options.agentSocket) {
+      this.#agentKeys = await agentIdentities(this.#options.agentSocket);
+    }
+    // One at a time: a passphrase prompt must not race another.
+    for (const path of fresh) this.#keys.set(path, await this.#loadKey(path));
+    if (this.#options.askPassword && this.#password === null) {
+      const answer = await this.#ask("Password (for every host): ", false);
+      if (answer === null) {
+        throw new RemoteError("auth", "no password given for --ask-pass");
+      }
+      this.#password = answer;
+    }
+  }
+
+  async #loadKey(path: string): Promise<LoadedKey> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return { status: "missing" };
+      return {
+        status: "unusable",
+        problem: `cannot read key ${path}: ${(error as Error).message}`,
+      };
+    }
+    if (/^Proc-Type:\s*4,ENCRYPTED/m.test(text)) {
+      // Legacy encrypted PEM: ssh2 under Deno parses it but cannot sign with it.
+      return unsupportedKey(path, "legacy encrypted PEM");
+    }
+    let key: ParsedKey | Error | null = parse(text);
+    if (key instanceof Error && isEncryptedWithoutPassphrase(key)) {
+      key = await this.#decrypt(path, text);
+      if (key === null) return this.#encryptedNote(path);
+    }
+    if (key instanceof Error) {
+      return /unsupported|SEC1|DECODER/i.test(key.message)
+        ? unsupportedKey(path, key.message)
+        : {
+          status: "unusable",
+          problem: `cannot use key ${path}: ${key.message}`,
+        };
+    }
+    const problem = signatureProblem(key);
+    return problem === null
+      ? { status: "ok", key }
+      : unsupportedKey(path, problem);
+  }
+
+  /** The decrypted key, an Error after the last wrong passphrase, or null when not asked. */
+  async #decrypt(
+    path: string,
+    text: string,
+  ): Promise<ParsedKey | Error | null> {
+    if (this.#inAgent(path)) return null;
+    let last: Error | null = null;
+    for (let attempt = 0; attempt < PASSPHRASE_TRIES; attempt++) {
+      const passphrase = await this.#ask(
+        last
+          ? `Bad passphrase, try again for ${path}: `
+          : `Enter passphrase for key '${path}': `,
+        false,
+      );
+      if (passphrase === null) return null;
+      const key = parse(text, passphrase);
+      if (!(key instanceof Error)) return key;
+      last = /bad passphrase|decrypt/i.test(key.message)
+        ? new Error(`wrong passphrase for ${path}`)
+        : key;
+      if (last === key) return key;
+    }
+    return last;
+  }
+
+  #encryptedNote(path: string): LoadedKey {
+    if (this.#inAgent(path)) return { status: "missing" }; // the agent offers it
+    return {
+      status: "unusable",
+      problem: `key ${path} is encrypted and its passphrase was not given`,
+      hint: this.#options.prompt
+        ? undefined
+        : `load it into the agent with 'ssh-add ${path}' (there is no terminal to ask for its passphrase)`,
+    };
+  }
+
+  /** Whether the agent holds the key whose public half is PATH.pub. */
+  #inAgent(path: string): boolean {
+    if (this.#agentKeys.length === 0) return false;
+    let publicKey: ParsedKey | Error;
+    try {
+      publicKey = parse(Deno.readTextFileSync(`${path}.pub`));
+    } catch {
+      return false;
+    }
+    return !(publicKey instanceof Error) &&
+      this.#agentKeys.some((key) => samePublicKey(key, publicKey));
+  }
+
+  #ask(message: string, echo: boolean): Promise<string | null> {
+    if (!this.#options.prompt) return Promise.resolve(null);
+    return this.#options.prompt(message, { echo });
+  }
+
+  /** The auth handler for one host (no I/O: everything was read in `load`). */
+  forHost(settings: HostSettings): HostAuth {
+    const keys: ParsedKey[] = [];
+    const notes: { problem: string; hint?: string }[] = [];
+    for (const path of settings.identityFiles) {
+      const loaded = this.#keys.get(path);
+      if (loaded === undefined) {
+        throw new Error(
+          `identity file ${path} was not loaded before connecting`,
+        );
+      }
+      if (loaded.status === "ok") keys.push(loaded.key);
+      else if (loaded.status === "unusable") notes.push(loaded);
+    }
+    const steps: ((username: string) => AnyAuthMethod)[] = [];
+    const agentSocket = this.#options.agentSocket;
+    if (agentSocket) {
+      steps.push((username) => ({
+        type: "agent",
+        username,
+        agent: settings.identitiesOnly
+          ? new FilteredAgent(agentSocket, keys)
+          : new OpenSSHAgent(agentSocket),
+      }));
+    }
+    for (const key of keys) {
+      steps.push((username) => ({ type: "publickey", username, key }));
+    }
+    const password = this.#password;
+    if (password !== null) {
+      steps.push((username) => ({ type: "password", username, password }));
+    }
+    const prompt = this.#options.prompt;
+    if (this.#options.keyboardInteractive && prompt) {
+      steps.push((username) => ({
+        type: "keyboard-interactive",
+        username,
+        prompt: (_name, _instructions, _lang, questions, finish) => {
+          (async () => {
+            const answers: string[] = [];
+            for (const question of questions) {
+              answers.push(
+                (await prompt(question.prompt, {
+                  echo: question.echo ?? false,
+                })) ?? "",
+              );
+            }
+            finish(answers);
+          })();
+        },
+      }));
+    }
+
+    let offered: AuthenticationType[] = [];
+    const authHandler: AuthHandlerMiddleware = (
+      methodsLeft,
+      _partial,
+      next,
+    ) => {
+      if (methodsLeft) offered = methodsLeft;
+      // Skip methods the server does not offer (ssh2 passes null before the first try).
+      while (steps.length > 0) {
+        const step = steps.shift()!(settings.user);
+        if (
+          !methodsLeft || methodsLeft.includes(step.type as AuthenticationType)
+        ) {
+          return next(step);
+        }
+      }
+      // ssh2 accepts false as "no more methods" (its types omit it).
+      return next(false as unknown as AuthenticationType);
+    };
+    return {
+      authHandler,
+      failure: () => {
+        const methods = offered.length > 0 ? offered.join(",") : "publickey";
+        const note = notes[0];
+        const tried = agentSocket || keys.length > 0 || password !== null;
+        const message = `permission denied (${methods})` +
+          (note
+            ? `; ${note.problem}`
+            : tried
+            ? ""
+            : "; no agent and no usable key");
+        return new RemoteError(
+          "auth",
+          message,
+          note?.hint ??
+            (tried
+              ? undefined
+              : "pass a key with --key, or start ssh-agent and ssh-add one"),
+        );
+      },
+    };
+  }
+}
+
+/** The public keys in the agent; none when it cannot be reached. */
+function agentIdentities(socket: string): Promise<ParsedKey[]> {
+  return new Promise((resolve) => {
+    try {
+      new OpenSSHAgent(socket).getIdentities((error, keys) => {
+        resolve(error || !keys ? [] : keys as ParsedKey[]);
+      });
+    } catch {
+      resolve([]);
+    }
+  });
+}

@@ -1,0 +1,439 @@
+/**
+ * One SSH connection, shared by `exec` and `connect`: ProxyJump hops, host
+ * key verification against known_hosts, the auth chain, keepalive, agent
+ * forwarding, and one clear RemoteError per way it can fail.
+ *
+ * Policy for the server's host key (as OpenSSH):
+ * - matches known_hosts: go on;
+ * - differs from a known_hosts line: refused (unless checking is off), the
+ *   message names the file and line;
+ * - marked `@revoked`: refused;
+ * - unknown: StrictHostKeyChecking "yes" refuses, "no" accepts, "accept-new"
+ *   records and accepts; unset / "ask" asks the caller (`onUnknownHost`).
+ */
+import type { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import type { Duplex } from "node:stream";
+import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import type { Authenticator, HostAuth } from "./auth.ts";
+import { RemoteError } from "./errors.ts";
+import type { HostSettings } from "./types.ts";
+
+/** Keepalive when ServerAliveInterval is not set: a dead link is noticed within 45 s. */
+export const DEFAULT_KEEPALIVE_INTERVAL_SECONDS = 15;
+/** OpenSSH's ServerAliveCountMax default. */
+export const DEFAULT_KEEPALIVE_COUNT_MAX = 3;
+/** ConnectTimeout when neither config nor flags set one. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** What the known_hosts files say about one key for one host. */
+export type HostKeyCheck =
+  | { status: "match" }
+  | { status: "unknown" }
+  | { status: "mismatch"; file: string; line: number }
+  | { status: "revoked"; file: string; line: number };
+
+/**
+ * The known_hosts view connection.ts needs (remote/known-hosts.ts implements
+ * it); read once per run, so a lookup does no I/O.
+ */
+export interface HostKeyStore {
+  check(name: string, keyType: string, key: Uint8Array): HostKeyCheck;
+  /** Appends NAME KEYTYPE KEY to the user's known_hosts file. */
+  add(name: string, keyType: string, key: Uint8Array): Promise<void>;
+}
+
+/** A host key not in known_hosts, for the caller to accept or refuse. */
+export interface UnknownHostKey {
+  settings: HostSettings;
+  /** The name it is looked up and recorded under: `host`, `[host]:port` or the HostKeyAlias. */
+  name: string;
+  keyType: string;
+  /** `SHA256:…`, as `ssh-keygen -lf` prints it. */
+  fingerprint: string;
+  key: Uint8Array;
+}
+
+export interface ConnectOptions {
+  auth: Authenticator;
+  hostKeys: HostKeyStore;
+  /**
+   * Decides an unknown key when StrictHostKeyChecking is unset or "ask";
+   * true accepts and records it. Null refuses (no terminal to ask on). The
+   * connect timeout does not run while this is pending.
+   */
+  onUnknownHost: ((key: UnknownHostKey) => Promise<boolean>) | null;
+  /** Used when the host's ConnectTimeout is unset (default DEFAULT_CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs?: number;
+  /** Agent socket for ForwardAgent (SSH_AUTH_SOCK). */
+  agentSocket?: string | null;
+}
+
+export interface SshConnection {
+  client: Client;
+  settings: HostSettings;
+  /**
+   * Resolves when the connection ends; with the error when it was lost
+   * (keepalive timeout, reset) rather than closed by us.
+   */
+  closed: Promise<RemoteError | null>;
+  /** Ends the connection and every ProxyJump hop under it. */
+  close(): void;
+}
+
+/** The known_hosts name of a host, as OpenSSH writes it. */
+export function hostKeyName(settings: HostSettings): string {
+  if (settings.hostKeyAlias) return settings.hostKeyAlias;
+  return settings.port === 22
+    ? settings.hostname
+    : `[${settings.hostname}]:${settings.port}`;
+}
+
+/** `SHA256:` and the unpadded base64 digest of the key blob. */
+export function fingerprintOf(key: Uint8Array): string {
+  return "SHA256:" +
+    createHash("sha256").update(key).digest("base64").replace(/=+$/, "");
+}
+
+/** The key type named at the start of an SSH public key blob. */
+export function keyTypeOf(key: Uint8Array): string {
+  const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
+  const length = key.byteLength >= 4 ? view.getUint32(0) : 0;
+  return new TextDecoder().decode(key.subarray(4, 4 + length));
+}
+
+function describeHost(settings: HostSettings): string {
+  return settings.port === 22
+    ? settings.hostname
+    : `${settings.hostname}:${settings.port}`;
+}
+
+function changedKeyError(
+  settings: HostSettings,
+  name: string,
+  fingerprint: string,
+  check: { file: string; line: number },
+): RemoteError {
+  return new RemoteError(
+    "host-key",
+    `HOST KEY CHANGED for ${name}: the server sent ${fingerprint}, ` +
+      `which differs from ${check.file}:${check.line}; ` +
+      `someone may be intercepting the connection to ${describeHost(settings)}`,
+    `if the host's key really changed, remove the old line with ` +
+      `'ssh-keygen -R "${name}" -f ${check.file}'`,
+  );
+}
+
+/**
+ * The verdict on a host key, after asking or recording as the policy says.
+ * Null accepts; a RemoteError refuses.
+ */
+async function judgeHostKey(
+  settings: HostSettings,
+  key: Uint8Array,
+  options: ConnectOptions,
+  pauseTimer: () => void,
+): Promise<RemoteError | null> {
+  const policy = settings.strictHostKeyChecking;
+  if (policy === "no") return null; // checking off: cli/ says so once per run
+  const name = hostKeyName(settings);
+  const keyType = keyTypeOf(key);
+  const fingerprint = fingerprintOf(key);
+  const check = options.hostKeys.check(name, keyType, key);
+  switch (check.status) {
+    case "match":
+      return null;
+    case "mismatch":
+      return changedKeyError(settings, name, fingerprint, check);
+    case "revoked":
+      return new RemoteError(
+        "host-key",
+        `host key ${fingerprint} of ${name} is revoked (${check.file}:${check.line})`,
+      );
+  }
+  if (policy === "yes") {
+    return new RemoteError(
+      "host-key",
+      `unknown host key for ${name} (${keyType} ${fingerprint}) and StrictHostKeyChecking is yes`,
+      "add the key to known_hosts first, or use --accept-new",
+    );
+  }
+  let accept = policy === "accept-new";
+  if (!accept) {
+    if (!options.onUnknownHost) {
+      return new RemoteError(
+        "host-key",
+        `unknown host key for ${name} (${keyType} ${fingerprint})`,
+        "check the fingerprint, then run again with --accept-new to record it",
+      );
+    }
+    pauseTimer();
+    accept = await options.onUnknownHost({
+      settings,
+      name,
+      keyType,
+      fingerprint,
+      key,
+    });
+    if (!accept) {
+      return new RemoteError(
+        "host-key",
+        `host key for ${name} (${keyType} ${fingerprint}) not accepted`,
+      );
+    }
+  }
+  await options.hostKeys.add(name, keyType, key);
+  return null;
+}
+
+interface SocketError extends Error {
+  code?: string;
+  level?: string;
+}
+
+function socketErrorMessage(
+  error: SocketError,
+  settings: HostSettings,
+): string {
+  switch (error.code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EAI_NONAME":
+      return `cannot resolve host name ${settings.hostname}`;
+    case "EHOSTUNREACH":
+      return "no route to host";
+    case "ENETUNREACH":
+      return "network unreachable";
+    case "ECONNRESET":
+    case "EPIPE":
+      return "connection reset by the server";
+    case "ETIMEDOUT":
+      return "connection timed out";
+  }
+  return error.message.replace(/^connect /, "");
+}
+
+/** Turns an ssh2 client error into the RemoteError the user sees. */
+export function classifyClientError(
+  error: SocketError,
+  settings: HostSettings,
+  auth: HostAuth,
+): RemoteError {
+  if (error instanceof RemoteError) return error;
+  switch (error.level) {
+    case "client-authentication":
+      return auth.failure();
+    case "client-socket":
+    case "client-dns":
+      return new RemoteError(
+        "unreachable",
+        socketErrorMessage(error, settings),
+      );
+    case "client-timeout":
+      return new RemoteError(
+        "unreachable",
+        /keepalive/i.test(error.message)
+          ? "connection lost (no answer to keepalive)"
+          : "no answer to the SSH handshake",
+      );
+  }
+  if (/before handshake/i.test(error.message)) {
+    return new RemoteError(
+      "unreachable",
+      "the server closed the connection before the SSH handshake",
+    );
+  }
+  return new RemoteError("unreachable", `SSH error: ${error.message}`);
+}
+
+function keepaliveConfig(settings: HostSettings): Partial<ConnectConfig> {
+  const interval = settings.serverAliveInterval > 0
+    ? settings.serverAliveInterval
+    : DEFAULT_KEEPALIVE_INTERVAL_SECONDS;
+  return {
+    keepaliveInterval: interval * 1000,
+    keepaliveCountMax: settings.serverAliveCountMax > 0
+      ? settings.serverAliveCountMax
+      : DEFAULT_KEEPALIVE_COUNT_MAX,
+  };
+}
+
+/** One hop: an ssh2 Client over a TCP socket or over a channel of the hop before. */
+function connectOne(
+  settings: HostSettings,
+  options: ConnectOptions,
+  sock: Duplex | null,
+): Promise<Client> {
+  const auth = options.auth.forHost(settings);
+  const timeoutMs = settings.connectTimeout !== null
+    ? settings.connectTimeout * 1000
+    : options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const client = new Client();
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let refusal: RemoteError | null = null;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const fail = (error: RemoteError) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      client.destroy();
+      reject(error);
+    };
+    const armTimer = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        fail(
+          new RemoteError(
+            "unreachable",
+            `no answer within ${formatSeconds(timeoutMs)}`,
+          ),
+        );
+      }, timeoutMs);
+    };
+    const pauseTimer = () => clearTimeout(timer);
+    client.on("ready", () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(client);
+    });
+    client.on("error", (error: SocketError) => {
+      // Agent trouble and unusable keys are reported by ssh2 and it goes on to the next method.
+      if (
+        error.level === "agent" || error.level === "client-authentication-sign"
+      ) return;
+      fail(refusal ?? classifyClientError(error, settings, auth));
+    });
+    client.on("close", () => {
+      fail(
+        refusal ??
+          new RemoteError(
+            "unreachable",
+            "connection closed during the SSH handshake",
+          ),
+      );
+    });
+    const forwardAgent = settings.forwardAgent && !!options.agentSocket;
+    armTimer();
+    try {
+      client.connect({
+        host: settings.hostname,
+        port: settings.port,
+        username: settings.user,
+        ...(sock ? { sock } : {}),
+        readyTimeout: 0, // our own timer, which pauses while the user decides on a host key
+        ...keepaliveConfig(settings),
+        authHandler: auth.authHandler,
+        ...(forwardAgent
+          ? { agent: options.agentSocket!, agentForward: true }
+          : {}),
+        hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
+          judgeHostKey(settings, new Uint8Array(key), options, pauseTimer).then(
+            (error) => {
+              refusal = error;
+              if (!error && !settled) armTimer();
+              verify(error === null);
+            },
+            (error: Error) => {
+              refusal = new RemoteError("host-key", error.message);
+              verify(false);
+            },
+          );
+        },
+      });
+    } catch (error) {
+      fail(
+        error instanceof RemoteError
+          ? error
+          : new RemoteError("unreachable", (error as Error).message),
+      );
+    }
+  });
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+function forwardTo(
+  hop: Client,
+  settings: HostSettings,
+): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    hop.forwardOut(
+      "127.0.0.1",
+      0,
+      settings.hostname,
+      settings.port,
+      (error, channel) => {
+        if (error) {
+          reject(
+            new RemoteError(
+              "unreachable",
+              `the jump host could not reach ${describeHost(settings)}: ${
+                error.message.replace(/^\(SSH\) Channel open failure: /, "")
+              }`,
+            ),
+          );
+        } else resolve(channel);
+      },
+    );
+  });
+}
+
+/**
+ * Connects to SETTINGS (through its ProxyJump hops), verifies the host key,
+ * authenticates. Call `options.auth.load([settings])` first. Rejects with a
+ * RemoteError of kind unreachable, auth or host-key.
+ */
+export async function connect(
+  settings: HostSettings,
+  options: ConnectOptions,
+): Promise<SshConnection> {
+  const hops: Client[] = [];
+  const closeAll = () => {
+    for (const client of hops) client.end();
+  };
+  try {
+    const chain = [...settings.proxyJump, settings];
+    let sock: Duplex | null = null;
+    for (const [index, hostSettings] of chain.entries()) {
+      const isJump = index < chain.length - 1;
+      const client = await connectOne(hostSettings, options, sock).catch(
+        (error: RemoteError) => {
+          if (!isJump) throw error;
+          throw new RemoteError(
+            error.kind,
+            `jump host ${describeHost(hostSettings)}: ${error.message}`,
+            error.hint,
+          );
+        },
+      );
+      hops.unshift(client);
+      if (isJump) sock = await forwardTo(client, chain[index + 1]);
+    }
+  } catch (error) {
+    closeAll();
+    throw error;
+  }
+  const client = hops[0];
+  const closed = new Promise<RemoteError | null>((resolve) => {
+    let lost: RemoteError | null = null;
+    client.on("error", (error: SocketError) => {
+      lost ??= new RemoteError(
+        "unreachable",
+        error.level === "client-timeout"
+          ? "connection lost (no answer to keepalive)"
+          : `connection lost: ${socketErrorMessage(error, settings)}`,
+      );
+    });
+    client.on("close", () => {
+      closeAll();
+      resolve(lost);
+    });
+  });
+  return { client, settings, closed, close: closeAll };
+}

@@ -1,0 +1,475 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Authenticator, type AuthOptions } from "../remote/auth.ts";
+import {
+  connect,
+  type ConnectOptions,
+  type HostKeyCheck,
+  type HostKeyStore,
+  type UnknownHostKey,
+} from "../remote/connection.ts";
+import { RemoteError } from "../remote/errors.ts";
+import type { HostSettings } from "../remote/types.ts";
+import {
+  type ClientKeys,
+  closedPort,
+  createClientKeys,
+  generateHostKey,
+  generateKey,
+  type SshdCluster,
+  startSilentListener,
+  startSshd,
+} from "./helpers/sshd.ts";
+
+/** A known_hosts stand-in: NAME -> key blob (base64), plus revoked blobs. */
+class MemoryHostKeys implements HostKeyStore {
+  readonly added: string[] = [];
+  constructor(
+    readonly known = new Map<string, string>(),
+    readonly revoked = new Set<string>(),
+  ) {}
+  check(name: string, _type: string, key: Uint8Array): HostKeyCheck {
+    const blob = btoa(String.fromCharCode(...key));
+    if (this.revoked.has(blob)) {
+      return { status: "revoked", file: "mem", line: 1 };
+    }
+    const known = this.known.get(name);
+    if (known === undefined) return { status: "unknown" };
+    return known === blob
+      ? { status: "match" }
+      : { status: "mismatch", file: "mem", line: 2 };
+  }
+  add(name: string, _type: string, key: Uint8Array): Promise<void> {
+    this.added.push(name);
+    this.known.set(name, btoa(String.fromCharCode(...key)));
+    return Promise.resolve();
+  }
+}
+
+function blobOf(publicLine: string): string {
+  return publicLine.split(" ")[1];
+}
+
+function settingsFor(
+  address: string,
+  port: number,
+  user: string,
+  overrides: Partial<HostSettings> = {},
+): HostSettings {
+  return {
+    target: { label: address, host: address },
+    hostname: address,
+    port,
+    user,
+    identityFiles: [],
+    identityFilesExplicit: true,
+    identitiesOnly: false,
+    proxyJump: [],
+    connectTimeout: null,
+    serverAliveInterval: 0,
+    serverAliveCountMax: 3,
+    strictHostKeyChecking: null,
+    userKnownHostsFiles: [],
+    globalKnownHostsFiles: [],
+    hostKeyAlias: null,
+    forwardAgent: false,
+    ...overrides,
+  };
+}
+
+async function tryConnect(
+  settings: HostSettings,
+  store: HostKeyStore,
+  authOptions: Partial<AuthOptions> = {},
+  options: Partial<ConnectOptions> = {},
+): Promise<string> {
+  const auth = new Authenticator({
+    agentSocket: null,
+    prompt: null,
+    askPassword: false,
+    ...authOptions,
+  });
+  await auth.load([settings]);
+  const connection = await connect(settings, {
+    auth,
+    hostKeys: store,
+    onUnknownHost: null,
+    connectTimeoutMs: 3000,
+    ...options,
+  });
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      connection.client.exec("echo ok $SSH_CONNECTION", (error, stream) => {
+        if (error) return reject(error);
+        let out = "";
+        stream.on(
+          "data",
+          (chunk: Uint8Array) => out += new TextDecoder().decode(chunk),
+        );
+        stream.on("close", () => resolve(out.trim()));
+      });
+    });
+  } finally {
+    connection.close();
+    await connection.closed;
+  }
+}
+
+async function rejection(promise: Promise<unknown>): Promise<RemoteError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof RemoteError, `not a RemoteError: ${error}`);
+    return error;
+  }
+  assert.fail("expected a RemoteError");
+}
+
+Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", async (t) => {
+  const keys: ClientKeys = await createClientKeys();
+  let cluster: SshdCluster | null = null;
+  try {
+    cluster = await startSshd({ count: 4, keys });
+    const { addresses, port, user, hostKey } = cluster;
+    const knownStore = () =>
+      new MemoryHostKeys(
+        new Map(
+          addresses.map((a) => [`[${a}]:${port}`, blobOf(hostKey.publicLine)]),
+        ),
+      );
+
+    await t.step("key file", async () => {
+      const out = await tryConnect(
+        settingsFor(addresses[0], port, user, { identityFiles: [keys.key] }),
+        knownStore(),
+      );
+      assert.match(
+        out,
+        new RegExp(`^ok .* ${addresses[0].replaceAll(".", "\\.")} ${port}$`),
+      );
+    });
+
+    await t.step(
+      "encrypted key: passphrase asked once for several hosts",
+      async () => {
+        const questions: string[] = [];
+        const auth = new Authenticator({
+          agentSocket: null,
+          askPassword: false,
+          prompt: (message) => {
+            questions.push(message);
+            return Promise.resolve(keys.passphrase);
+          },
+        });
+        const hosts = addresses.slice(0, 3).map((address) =>
+          settingsFor(address, port, user, {
+            identityFiles: [keys.encryptedKey],
+          })
+        );
+        await auth.load(hosts);
+        await auth.load(hosts);
+        const connections = await Promise.all(
+          hosts.map((settings) =>
+            connect(settings, {
+              auth,
+              hostKeys: knownStore(),
+              onUnknownHost: null,
+            })
+          ),
+        );
+        for (const connection of connections) connection.close();
+        assert.equal(questions.length, 1);
+        assert.match(questions[0], /passphrase.*id_encrypted/);
+      },
+    );
+
+    await t.step(
+      "encrypted key without a terminal: auth error naming the key",
+      async () => {
+        const error = await rejection(
+          tryConnect(
+            settingsFor(addresses[0], port, user, {
+              identityFiles: [keys.encryptedKey],
+            }),
+            knownStore(),
+          ),
+        );
+        assert.equal(error.kind, "auth");
+        assert.match(
+          error.message,
+          /permission denied \(publickey\).*id_encrypted.*passphrase/,
+        );
+        assert.match(error.hint ?? "", /ssh-add .*id_encrypted/);
+      },
+    );
+
+    await t.step("agent: a key loaded in a real ssh-agent", async () => {
+      const socket = join(keys.dir, "agent.sock");
+      const agent = new Deno.Command("ssh-agent", {
+        args: ["-D", "-a", socket],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      try {
+        for (let i = 0; i < 100; i++) {
+          try {
+            Deno.statSync(socket);
+            break;
+          } catch {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        }
+        const added = await new Deno.Command("ssh-add", {
+          args: [keys.key],
+          env: { SSH_AUTH_SOCK: socket },
+          stdout: "null",
+          stderr: "null",
+        }).output();
+        assert.ok(added.success);
+        // No identity file at all: only the agent can authenticate.
+        const out = await tryConnect(
+          settingsFor(addresses[1], port, user),
+          knownStore(),
+          {
+            agentSocket: socket,
+          },
+        );
+        assert.match(out, /^ok /);
+      } finally {
+        Deno.kill(agent.pid, "SIGTERM");
+        await agent.status;
+      }
+    });
+
+    await t.step("unauthorized key: permission denied", async () => {
+      const error = await rejection(
+        tryConnect(
+          settingsFor(addresses[0], port, user, {
+            identityFiles: [keys.unauthorizedKey],
+          }),
+          knownStore(),
+        ),
+      );
+      assert.equal(error.kind, "auth");
+      assert.equal(error.message, "permission denied (publickey)");
+    });
+
+    await t.step(
+      "legacy encrypted PEM key: named, with the fix, no prompt",
+      async () => {
+        const pem = await generateKey(join(keys.dir, "id_legacy_pem"), {
+          type: "rsa",
+          passphrase: "legacy pass",
+          extra: ["-m", "PEM", "-b", "2048"],
+        });
+        let asked = 0;
+        const error = await rejection(
+          tryConnect(
+            settingsFor(addresses[0], port, user, { identityFiles: [pem] }),
+            knownStore(),
+            {
+              prompt: () => {
+                asked++;
+                return Promise.resolve("legacy pass");
+              },
+            },
+          ),
+        );
+        assert.equal(asked, 0);
+        assert.equal(error.kind, "auth");
+        assert.match(error.message, /id_legacy_pem/);
+        assert.doesNotMatch(error.message, /DECODER/);
+        assert.match(error.hint ?? "", /ssh-keygen -p -f .*id_legacy_pem/);
+      },
+    );
+
+    await t.step(
+      "ECDSA key ssh2 cannot sign with: named, with the fix",
+      async () => {
+        // About half of nistp256 keys have a leading zero scalar; try until one does.
+        let found: RemoteError | null = null;
+        for (let i = 0; i < 16 && found === null; i++) {
+          const path = await generateKey(join(keys.dir, `id_ecdsa_${i}`), {
+            type: "ecdsa",
+          });
+          const error = await rejection(
+            tryConnect(
+              settingsFor(addresses[0], port, user, { identityFiles: [path] }),
+              knownStore(),
+            ),
+          );
+          assert.equal(error.kind, "auth");
+          if (/cannot sign/.test(error.message)) found = error;
+        }
+        assert.ok(found, "no ECDSA key with a leading zero in 16 tries");
+        assert.doesNotMatch(found.message, /SEC1/);
+        assert.match(found.message, /id_ecdsa_\d+/);
+        assert.match(found.hint ?? "", /ssh-keygen -p -f .*id_ecdsa_\d+/);
+      },
+    );
+
+    const withKey = (address: string, extra: Partial<HostSettings> = {}) =>
+      settingsFor(address, port, user, { identityFiles: [keys.key], ...extra });
+
+    await t.step("unknown host key: refused without a way to ask", async () => {
+      const store = new MemoryHostKeys();
+      const error = await rejection(tryConnect(withKey(addresses[0]), store));
+      assert.equal(error.kind, "host-key");
+      assert.match(
+        error.message,
+        new RegExp(`unknown host key for \\[${addresses[0]}\\]:${port}`),
+      );
+      assert.ok(error.message.includes(hostKey.fingerprint));
+      assert.deepEqual(store.added, []);
+    });
+
+    await t.step(
+      "unknown host key: StrictHostKeyChecking yes refuses",
+      async () => {
+        const error = await rejection(
+          tryConnect(
+            withKey(addresses[0], { strictHostKeyChecking: "yes" }),
+            new MemoryHostKeys(),
+          ),
+        );
+        assert.equal(error.kind, "host-key");
+      },
+    );
+
+    await t.step("unknown host key: accept-new records it", async () => {
+      const store = new MemoryHostKeys();
+      await tryConnect(
+        withKey(addresses[0], { strictHostKeyChecking: "accept-new" }),
+        store,
+      );
+      assert.deepEqual(store.added, [`[${addresses[0]}]:${port}`]);
+    });
+
+    await t.step(
+      "unknown host key: asked; yes records, no refuses",
+      async () => {
+        for (const answer of [true, false]) {
+          const asked: UnknownHostKey[] = [];
+          const store = new MemoryHostKeys();
+          const attempt = tryConnect(withKey(addresses[1]), store, {}, {
+            // Longer than the connect timeout: the timer must not run while asking.
+            onUnknownHost: async (key) => {
+              asked.push(key);
+              await new Promise((resolve) => setTimeout(resolve, 1500));
+              return answer;
+            },
+            connectTimeoutMs: 1000,
+          });
+          if (answer) {
+            assert.match(await attempt, /^ok /);
+            assert.deepEqual(store.added, [`[${addresses[1]}]:${port}`]);
+          } else {
+            const error = await rejection(attempt);
+            assert.equal(error.kind, "host-key");
+            assert.deepEqual(store.added, []);
+          }
+          assert.equal(asked.length, 1);
+          assert.equal(asked[0].fingerprint, hostKey.fingerprint);
+          assert.equal(asked[0].keyType, "ssh-ed25519");
+        }
+      },
+    );
+
+    await t.step(
+      "changed host key: refused even with accept-new; off accepts",
+      async () => {
+        const other = await generateHostKey(keys.dir);
+        const store = new MemoryHostKeys(
+          new Map([[`[${addresses[2]}]:${port}`, blobOf(other.publicLine)]]),
+        );
+        const error = await rejection(
+          tryConnect(
+            withKey(addresses[2], { strictHostKeyChecking: "accept-new" }),
+            store,
+          ),
+        );
+        assert.equal(error.kind, "host-key");
+        assert.match(error.message, /HOST KEY CHANGED .* mem:2/);
+        assert.match(error.hint ?? "", /ssh-keygen -R/);
+        assert.match(
+          await tryConnect(
+            withKey(addresses[2], { strictHostKeyChecking: "no" }),
+            store,
+          ),
+          /^ok /,
+        );
+      },
+    );
+
+    await t.step("revoked host key: refused", async () => {
+      const store = new MemoryHostKeys(
+        new Map(),
+        new Set([blobOf(hostKey.publicLine)]),
+      );
+      const error = await rejection(tryConnect(withKey(addresses[0]), store));
+      assert.equal(error.kind, "host-key");
+      assert.match(error.message, /revoked/);
+    });
+
+    await t.step("ProxyJump: one hop, both on loopback", async () => {
+      const jump = withKey(addresses[3]);
+      const out = await tryConnect(
+        withKey(addresses[2], { proxyJump: [jump] }),
+        knownStore(),
+      );
+      // The target sees the connection coming from the jump host's sshd.
+      assert.match(
+        out,
+        new RegExp(` ${addresses[2].replaceAll(".", "\\.")} ${port}$`),
+      );
+    });
+
+    await t.step(
+      "ProxyJump: an unreachable target is reported as such",
+      async () => {
+        const jump = withKey(addresses[3]);
+        const error = await rejection(
+          tryConnect(
+            settingsFor("127.0.0.1", closedPort(), user, {
+              identityFiles: [keys.key],
+              proxyJump: [jump],
+            }),
+            knownStore(),
+          ),
+        );
+        assert.equal(error.kind, "unreachable");
+        assert.match(error.message, /jump host could not reach/);
+      },
+    );
+
+    await t.step("closed port: connection refused", async () => {
+      const error = await rejection(
+        tryConnect(withKey("127.0.0.1", { port: closedPort() }), knownStore()),
+      );
+      assert.equal(error.kind, "unreachable");
+      assert.equal(error.message, "connection refused");
+    });
+
+    await t.step(
+      "silent listener: no answer within the connect timeout",
+      async () => {
+        const listener = startSilentListener("127.0.0.1");
+        try {
+          const error = await rejection(
+            tryConnect(
+              withKey("127.0.0.1", { port: listener.port, connectTimeout: 1 }),
+              knownStore(),
+            ),
+          );
+          assert.equal(error.kind, "unreachable");
+          assert.equal(error.message, "no answer within 1s");
+        } finally {
+          listener.close();
+        }
+      },
+    );
+  } finally {
+    await cluster?.stop();
+    await Deno.remove(keys.dir, { recursive: true });
+  }
+});
