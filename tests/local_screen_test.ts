@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runSessions, type SessionsResult } from "./helpers/sessions.ts";
+import { assertOk, assertRefused, waitUntil } from "./helpers/assert.ts";
 import { PrivateScreen } from "./helpers/screen.ts";
 
 interface Fixture {
@@ -28,23 +29,6 @@ async function withScreen(body: (fixture: Fixture) => Promise<void>) {
     await Deno.remove(workDir, { recursive: true });
     assert.deepEqual(alive, [], "screen processes left behind");
   }
-}
-
-function assertOk(result: SessionsResult): void {
-  assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.stderr, "");
-}
-
-/** One `sessions: …` line and the exit code, nothing else. */
-function assertRefused(
-  result: SessionsResult,
-  code: number,
-  message: RegExp,
-): void {
-  assert.equal(result.code, code, result.stderr);
-  assert.equal(result.stdout, "");
-  assert.match(result.stderr, /^sessions: [^\n]*\n$/);
-  assert.match(result.stderr, message);
 }
 
 Deno.test("sessions over screen: create, list, --json, kill", async (t) => {
@@ -238,10 +222,7 @@ Deno.test("sessions over screen: --all shows dead sessions", async () => {
     Deno.kill(entry.pid, "SIGKILL");
     // The orphaned shell is ours too: end it by PID.
     Deno.kill(Number(children.trim().split(" ")[0]), "SIGKILL");
-    for (let i = 0; i < 50; i++) {
-      if ((await screen.entries())[0]?.state === "dead") break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitUntil(async () => (await screen.entries())[0]?.state === "dead");
 
     const live = await sessions(["list", "--json"]);
     assertOk(live);

@@ -8,6 +8,7 @@ import { ScreenBackend } from "../backends/screen.ts";
 import { BackendError, type Session } from "../backends/types.ts";
 import { PrivateScreen } from "./helpers/screen.ts";
 import { PrivateTmux } from "./helpers/tmux.ts";
+import { waitUntil } from "./helpers/assert.ts";
 
 async function withScreen(
   body: (
@@ -368,14 +369,3 @@ Deno.test("screen backend: a create screen reports but does not do is a failure"
     ["-ls"],
   ]);
 });
-
-async function waitUntil(
-  condition: () => Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
