@@ -212,6 +212,8 @@ function sshdConfig(
   logLevel: string,
   extraConfig: string[],
 ): string {
+  const setEnv = extraConfig.filter((line) => /^SetEnv\s/i.test(line))
+    .flatMap((line) => line.trim().split(/\s+/).slice(1));
   return [
     ...addresses.map((address) => `ListenAddress ${address}:${port}`),
     `HostKey ${hostKey.path}`,
@@ -233,7 +235,9 @@ function sshdConfig(
     "PrintMotd no",
     "PrintLastLog no",
     `LogLevel ${logLevel}`,
-    ...extraConfig,
+    // sshd uses only the first SetEnv line: one line for ours and the caller's.
+    ["SetEnv", `HOME=${join(dir, "home")}`, ...setEnv].join(" "),
+    ...extraConfig.filter((line) => !/^SetEnv\s/i.test(line)),
     "",
   ].join("\n");
 }
@@ -246,6 +250,9 @@ async function currentUser(): Promise<string> {
 export async function startSshd(options: SshdOptions): Promise<SshdCluster> {
   ensurePrivilegeSeparationDir();
   const dir = await Deno.makeTempDir({ prefix: "sessions-sshd-" });
+  // The remote HOME: an empty directory, so the test user's shell start-up
+  // files (a slow ~/.bashrc, which bash reads for ssh commands) stay out.
+  await Deno.mkdir(join(dir, "home"));
   const hostKey = options.hostKey ?? await generateHostKey(dir);
   const firstSubnet = options.firstSubnet ??
     10 + Math.floor(Math.random() * 200);
