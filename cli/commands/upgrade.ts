@@ -1,10 +1,16 @@
 import { Command } from "@commander-js/extra-typings";
-import { CliError } from "../errors.ts";
 
 export function upgradeCommand() {
   return new Command("upgrade")
-    .description("replace this binary with a release")
-    .action(() => {
-      throw new CliError("'upgrade' is not implemented yet");
+    .description(
+      "replace this binary with a release, checksum-verified (the latest unless VERSION is given)",
+    )
+    // A positional VERSION, not --version: commander gives `--version`
+    // anywhere on the line to the program's own version flag.
+    .argument("[version]", "install this release, e.g. 1.2.3")
+    .action(async (version) => {
+      // Loaded on use: zlib and the archive code are not needed by other commands.
+      const { runUpgrade } = await import("../release/upgrade-command.ts");
+      await runUpgrade(version ?? null);
     });
 }

@@ -6,7 +6,6 @@
  * names under 100 bytes, stored or deflated zip entries).
  */
 import {
-  crc32,
   deflateRawSync,
   gunzipSync,
   gzipSync,
@@ -123,7 +122,7 @@ function writeZip(entries: readonly ArchiveEntry[]): Uint8Array {
   for (const entry of entries) {
     const name = encoder.encode(entry.name);
     const compressed = new Uint8Array(deflateRawSync(entry.data));
-    const crc = crc32(entry.data) >>> 0;
+    const crc = crc32(entry.data);
     const local = new DataView(new ArrayBuffer(30));
     local.setUint32(0, ZIP_LOCAL, true);
     local.setUint16(4, 20, true);
@@ -193,7 +192,7 @@ function readZipFile(zip: Uint8Array, wanted: string): Uint8Array | null {
       const data = method === 0 ? raw.slice() : new Uint8Array(
         inflateRawSync(raw),
       );
-      if ((crc32(data) >>> 0) !== crc) {
+      if (crc32(data) !== crc) {
         throw new Error(`zip entry ${name} is damaged`);
       }
       return data;
@@ -201,6 +200,19 @@ function readZipFile(zip: Uint8Array, wanted: string): Uint8Array | null {
     at += 46 + nameLength + extraLength + commentLength;
   }
   return null;
+}
+
+// node:zlib's crc32 is missing from the Node types Deno ships, so it is computed here.
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32(data: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const byte of data) crc = CRC_TABLE[(crc ^ byte) & 0xff] ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
