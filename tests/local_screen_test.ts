@@ -6,7 +6,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runSessions, type SessionsResult } from "./helpers/sessions.ts";
 import { assertOk, assertRefused, waitUntil } from "./helpers/assert.ts";
-import { PrivateScreen } from "./helpers/screen.ts";
+import {
+  killSessionProcess,
+  PrivateScreen,
+  sessionShellPid,
+} from "./helpers/screen.ts";
 
 interface Fixture {
   screen: PrivateScreen;
@@ -111,10 +115,7 @@ Deno.test("sessions over screen: create, list, --json, kill", async (t) => {
       );
       const entry = (await screen.entries()).find((e) => e.name === "here");
       assert.ok(entry);
-      const children = await Deno.readTextFile(
-        `/proc/${entry.pid}/task/${entry.pid}/children`,
-      );
-      const shell = children.trim().split(" ")[0];
+      const shell = await sessionShellPid(entry.pid);
       assert.equal(await Deno.readLink(`/proc/${shell}/cwd`), inner);
     });
 
@@ -216,12 +217,7 @@ Deno.test("sessions over screen: --all shows dead sessions", async () => {
   await withScreen(async ({ screen, sessions }) => {
     assertOk(await sessions(["create", "doomed", "--shell", "/bin/sh"]));
     const [entry] = await screen.entries();
-    const children = await Deno.readTextFile(
-      `/proc/${entry.pid}/task/${entry.pid}/children`,
-    );
-    Deno.kill(entry.pid, "SIGKILL");
-    // The orphaned shell is ours too: end it by PID.
-    Deno.kill(Number(children.trim().split(" ")[0]), "SIGKILL");
+    await killSessionProcess(entry.pid);
     await waitUntil(async () => (await screen.entries())[0]?.state === "dead");
 
     const live = await sessions(["list", "--json"]);

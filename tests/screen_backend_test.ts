@@ -6,7 +6,11 @@ import { join } from "node:path";
 import type { ProcessRunner } from "../backends/process.ts";
 import { ScreenBackend } from "../backends/screen.ts";
 import { BackendError, type Session } from "../backends/types.ts";
-import { PrivateScreen } from "./helpers/screen.ts";
+import {
+  killSessionProcess,
+  PrivateScreen,
+  sessionShellPid,
+} from "./helpers/screen.ts";
 import { PrivateTmux } from "./helpers/tmux.ts";
 import { waitUntil } from "./helpers/assert.ts";
 
@@ -51,14 +55,6 @@ async function byName(backend: ScreenBackend, name: string): Promise<Session> {
   return matches[0];
 }
 
-/** The first child process of screen's session process: the shell it started. */
-async function sessionShell(pid: number): Promise<number> {
-  const children = await Deno.readTextFile(
-    `/proc/${pid}/task/${pid}/children`,
-  );
-  return Number(children.trim().split(" ")[0]);
-}
-
 Deno.test("screen backend: create, list, kill round trip", async () => {
   await withScreen(async (screen, backend, workDir) => {
     assert.deepEqual(await backend.list({ all: true }), []);
@@ -74,7 +70,7 @@ Deno.test("screen backend: create, list, kill round trip", async () => {
     // A value check, not a timing one: the listing's clock is the local time zone.
     assert.ok(Math.abs(session.created.getTime() - Date.now()) < 10 * 60_000);
 
-    const shell = await sessionShell(Number(session.id.split(".")[0]));
+    const shell = await sessionShellPid(Number(session.id.split(".")[0]));
     assert.equal(await Deno.readLink(`/proc/${shell}/cwd`), workDir);
     assert.equal(
       await Deno.readLink(`/proc/${shell}/exe`),
@@ -243,11 +239,7 @@ Deno.test("screen backend: dead sessions", async (t) => {
       shell: "/bin/sh",
     });
     const { id } = await byName(backend, "doomed");
-    const pid = Number(id.split(".")[0]);
-    const shell = await sessionShell(pid);
-    Deno.kill(pid, "SIGKILL");
-    // The orphaned shell is ours to end too (by PID), or it would linger.
-    Deno.kill(shell, "SIGKILL");
+    await killSessionProcess(Number(id.split(".")[0]));
     await waitUntil(async () =>
       (await screen.entries()).some((entry) => entry.state === "dead")
     );
@@ -280,8 +272,7 @@ Deno.test("screen backend: dead sessions", async (t) => {
     );
     await t.step("kill removes a dead socket", async () => {
       const live = await byName(backend, "doomed");
-      Deno.kill(await sessionShell(Number(live.id.split(".")[0])), "SIGKILL");
-      Deno.kill(Number(live.id.split(".")[0]), "SIGKILL");
+      await killSessionProcess(Number(live.id.split(".")[0]));
       await waitUntil(async () =>
         (await screen.entries()).every((entry) => entry.state === "dead")
       );

@@ -100,6 +100,24 @@ export class PrivateScreen {
   }
 }
 
+/** The shell a session's process started (its first child), from /proc. */
+export async function sessionShellPid(sessionPid: number): Promise<number> {
+  const children = await Deno.readTextFile(
+    `/proc/${sessionPid}/task/${sessionPid}/children`,
+  );
+  return Number(children.trim().split(" ")[0]);
+}
+
+/**
+ * Makes SESSIONPID's session dead as a crash would: SIGKILL to screen's
+ * process, and to its orphaned shell (ours to end too, or it would linger).
+ */
+export async function killSessionProcess(sessionPid: number): Promise<void> {
+  const shell = await sessionShellPid(sessionPid);
+  Deno.kill(sessionPid, "SIGKILL");
+  Deno.kill(shell, "SIGKILL");
+}
+
 /** Whether PID still runs; a session's process can take a moment to go after `quit`. */
 export async function processAlive(pid: number): Promise<boolean> {
   for (let attempt = 0; attempt < 20; attempt++) {
