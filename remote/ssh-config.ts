@@ -67,6 +67,8 @@ export interface SshConfig {
   readonly warnings: readonly string[];
   /** The files read, in order (includes too). */
   readonly files: readonly string[];
+  /** The literal names of `Host` lines (no wildcards, no negations), in file order: shell completion offers them. */
+  hostAliases(): string[];
   resolve(
     target: Target,
     overrides?: HostOverrides,
@@ -813,6 +815,21 @@ class ParsedSshConfig implements SshConfig {
     defaults: HostDefaults = {},
   ): HostSettings {
     return this.#resolve(target, overrides, defaults, [], true);
+  }
+
+  hostAliases(): string[] {
+    const aliases = new Set<string>();
+    const walk = (lines: ConfigLine[]) => {
+      for (const line of lines) {
+        if (line.kind === "include") line.files.forEach(walk);
+        if (line.kind !== "host") continue;
+        for (const { negated, pattern } of line.patterns) {
+          if (!negated && !/[*?]/.test(pattern)) aliases.add(pattern);
+        }
+      }
+    };
+    this.#parsed.forEach(walk);
+    return [...aliases];
   }
 
   #resolve(
