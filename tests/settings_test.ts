@@ -1,0 +1,169 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parseDurationFlag, parseDurationSeconds } from "../remote/duration.ts";
+import { RemoteError } from "../remote/errors.ts";
+import {
+  loadSessionsConfig,
+  parseSessionsConfig,
+  sessionsConfigPath,
+} from "../remote/settings.ts";
+import { parseTargetList } from "../remote/targets.ts";
+
+function assertUsage(fn: () => unknown, fragment: string) {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof RemoteError, String(error));
+    assert.equal(error.kind, "usage");
+    assert.ok(
+      error.message.includes(fragment),
+      `'${error.message}' should mention '${fragment}'`,
+    );
+    return true;
+  });
+}
+
+Deno.test("durations: seconds, units, sums; anything else refused", () => {
+  assert.equal(parseDurationSeconds("30"), 30);
+  assert.equal(parseDurationSeconds("30s"), 30);
+  assert.equal(parseDurationSeconds("2m"), 120);
+  assert.equal(parseDurationSeconds("1h"), 3600);
+  assert.equal(parseDurationSeconds("1H30M"), 5400);
+  assert.equal(parseDurationSeconds("1d"), 86400);
+  assert.equal(parseDurationSeconds(" 0 "), 0);
+  for (const bad of ["", "s", "1.5s", "-1", "2 m", "1y", "ten"]) {
+    assert.equal(parseDurationSeconds(bad), null, bad);
+  }
+  assert.equal(parseDurationFlag("--timeout", "2m"), 120);
+  assertUsage(
+    () => parseDurationFlag("--timeout", "soon"),
+    "bad duration 'soon' for --timeout",
+  );
+});
+
+Deno.test("sessions config file", async (t) => {
+  await t.step(
+    "every setting, comments, blank lines, groups using later groups",
+    () => {
+      const config = parseSessionsConfig(
+        [
+          "# defaults for exec",
+          "parallel 64",
+          "timeout 2m   # per host",
+          "",
+          "connect-timeout 10s",
+          "user deploy",
+          "group all @web, db[1-2]",
+          "group web web[01-03],10.0.0.9",
+          "\tgroup  ops  ops@bastion:2222",
+        ].join("\n"),
+        "config",
+      );
+      assert.deepEqual(config.defaults, {
+        parallel: 64,
+        timeout: 120,
+        connectTimeout: 10,
+        user: "deploy",
+      });
+      assert.deepEqual(
+        parseTargetList("@all,@ops", config.groups).map((target) =>
+          target.label
+        ),
+        [
+          "web01",
+          "web02",
+          "web03",
+          "10.0.0.9",
+          "db1",
+          "db2",
+          "ops@bastion:2222",
+        ],
+      );
+    },
+  );
+
+  await t.step("an empty file is an empty configuration", () => {
+    const config = parseSessionsConfig("\n# nothing\n", "config");
+    assert.deepEqual(config.defaults, {});
+    assert.equal(config.groups.size, 0);
+  });
+
+  await t.step("malformed lines name file:line and the problem", () => {
+    const bad = (content: string, fragment: string) =>
+      assertUsage(() => parseSessionsConfig(content, "/cfg"), fragment);
+    bad(
+      "parallel 0",
+      "/cfg:1: parallel must be a number from 1 to 1024, not '0'",
+    );
+    bad("parallel many", "parallel must be a number");
+    bad("\ntimeout soon", "/cfg:2: timeout must be a duration above zero");
+    bad("timeout 0", "timeout must be a duration above zero");
+    bad("connect-timeout 1x", "connect-timeout must be a duration");
+    bad("user a b", "'user' takes one value, got 'a b'");
+    bad("user bad;name", "bad user name 'bad;name'");
+    bad("parallel", "/cfg:1: 'parallel' needs a value");
+    bad(
+      "parallel 2\nparallel 3",
+      "/cfg:2: 'parallel' is already set at /cfg:1",
+    );
+    bad("paralel 2", "unknown setting 'paralel'");
+    bad("group", "'group' needs a value");
+    bad("group web", "group 'web' has no hosts");
+    bad("group w/eb a", "bad group name 'w/eb'");
+    bad(
+      "group web a\ngroup web b",
+      "/cfg:2: group 'web' is already defined at /cfg:1",
+    );
+    bad("group web a b", "/cfg:1: bad target 'a b' (contains a space)");
+    bad("group web web[1-", "/cfg:1: unclosed '['");
+    bad("group a @b\ngroup b @a", "/cfg:1: group '@a' includes itself");
+    bad("group a @missing", "/cfg:1: unknown group '@missing'");
+  });
+
+  await t.step(
+    "path from XDG_CONFIG_HOME or ~/.config; a missing file is empty",
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "sessions-settings-" });
+      const saved = {
+        xdg: Deno.env.get("XDG_CONFIG_HOME"),
+        home: Deno.env.get("HOME"),
+      };
+      try {
+        Deno.env.set("HOME", dir);
+        Deno.env.delete("XDG_CONFIG_HOME");
+        assert.equal(
+          sessionsConfigPath(),
+          join(dir, ".config", "sessions", "config"),
+        );
+        Deno.env.set("XDG_CONFIG_HOME", "relative/ignored");
+        assert.equal(
+          sessionsConfigPath(),
+          join(dir, ".config", "sessions", "config"),
+        );
+        Deno.env.set("XDG_CONFIG_HOME", join(dir, "xdg"));
+        assert.equal(
+          sessionsConfigPath(),
+          join(dir, "xdg", "sessions", "config"),
+        );
+
+        const missing = loadSessionsConfig();
+        assert.deepEqual(missing.defaults, {});
+        assert.equal(missing.groups.size, 0);
+
+        await Deno.mkdir(join(dir, "xdg", "sessions"), { recursive: true });
+        await Deno.writeTextFile(
+          join(dir, "xdg", "sessions", "config"),
+          "parallel 8\nbogus\n",
+        );
+        assertUsage(
+          () => loadSessionsConfig(),
+          `${join(dir, "xdg", "sessions", "config")}:2:`,
+        );
+      } finally {
+        if (saved.xdg === undefined) Deno.env.delete("XDG_CONFIG_HOME");
+        else Deno.env.set("XDG_CONFIG_HOME", saved.xdg);
+        if (saved.home === undefined) Deno.env.delete("HOME");
+        else Deno.env.set("HOME", saved.home);
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+});
