@@ -11,8 +11,8 @@ import {
 } from "./types.ts";
 
 /**
- * Tab-separated with the name last: tmux (>= 3.2) escapes tabs and newlines
- * in names, so the last tab always starts the name.
+ * Tab-separated with the name last: tmux (>= 3.2) stores a name with its
+ * tabs and newlines escaped (`\t`, `\n`), so the last tab starts the name.
  */
 export const TMUX_LIST_FORMAT = [
   "#{session_id}",
@@ -39,45 +39,6 @@ export function parseTmuxEnv(value: string | undefined): TmuxLocation | null {
 }
 
 /**
- * Undoes tmux's escaping of session names in formats (vis(3) style):
- * `\\`, `\t`, `\n`, `\r` and `\ooo` octal bytes.
- */
-export function unescapeTmuxName(text: string): string {
-  if (!text.includes("\\")) return text;
-  const bytes: number[] = [];
-  const encoder = new TextEncoder();
-  for (let i = 0; i < text.length; i++) {
-    const char = text[i];
-    if (char === "\\" && i + 1 < text.length) {
-      const next = text[i + 1];
-      const octal = /^[0-7]{3}/.exec(text.slice(i + 1, i + 4));
-      if (octal) {
-        bytes.push(parseInt(octal[0], 8));
-        i += 3;
-        continue;
-      }
-      const simple: Record<string, number> = {
-        "\\": 0x5c,
-        t: 0x09,
-        n: 0x0a,
-        r: 0x0d,
-      };
-      if (next in simple) {
-        bytes.push(simple[next]);
-        i += 1;
-        continue;
-      }
-    }
-    // Surrogate pairs: encode the whole code point at once.
-    const codePoint = text.codePointAt(i)!;
-    const whole = String.fromCodePoint(codePoint);
-    bytes.push(...encoder.encode(whole));
-    i += whole.length - 1;
-  }
-  return new TextDecoder().decode(new Uint8Array(bytes));
-}
-
-/**
  * Parses `tmux list-sessions -F TMUX_LIST_FORMAT`. INSIDE marks the session
  * this process runs in (same socket and session id).
  */
@@ -101,7 +62,8 @@ export function parseTmuxSessions(
     const clients = Number(attached);
     const createdSeconds = Number(created);
     sessions.push({
-      name: unescapeTmuxName(fields[fields.length - 1]),
+      // The stored name, escapes and all: it is what `-t =NAME` matches.
+      name: fields[fields.length - 1],
       backend: "tmux",
       state: clients > 0 ? "attached" : "detached",
       windows: Number(windows),
@@ -135,6 +97,10 @@ export function tmuxNameProblem(name: string): string | null {
   if (name.includes(".") || name.includes(":")) {
     // tmux 3.2-3.6 would silently store '_' instead.
     return "a tmux session name cannot contain '.' or ':'";
+  }
+  if (name.includes("$") || name.includes("\\")) {
+    // tmux 3.3 would silently store them escaped, as `\$` and `\\`.
+    return "a tmux session name cannot contain '$' or '\\'";
   }
   if (new TextEncoder().encode(name).length > MAX_NAME_BYTES) {
     return `a session name cannot be longer than ${MAX_NAME_BYTES} bytes`;

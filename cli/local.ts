@@ -15,7 +15,13 @@ import {
 } from "../backends/types.ts";
 import { CliError, usageError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
-import { formatTable, paint, writeErr, writeOut } from "./output.ts";
+import {
+  escapeControl,
+  formatTable,
+  paint,
+  writeErr,
+  writeOut,
+} from "./output.ts";
 
 export interface GlobalOptions {
   backend?: BackendName;
@@ -100,7 +106,7 @@ export function sessionTable(
 ): string {
   const rows = sessions.map((session) => [
     session.current ? "*" : " ",
-    printableName(session.name),
+    escapeControl(session.name),
     session.backend,
     session.state,
     session.windows?.toString() ?? "-",
@@ -124,16 +130,6 @@ export function formatAge(milliseconds: number): string {
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
   if (seconds < 86400) return `${Math.floor(seconds / 3600)}h`;
   return `${Math.floor(seconds / 86400)}d`;
-}
-
-/** Control characters in a name would break the table: show them escaped. */
-function printableName(name: string): string {
-  // deno-lint-ignore no-control-regex
-  return name.replace(/[\x00-\x1f\x7f]/g, (char) => {
-    const named: Record<string, string> = { "\t": "\\t", "\n": "\\n" };
-    return named[char] ??
-      `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`;
-  });
 }
 
 function shortenHome(directory: string, home: string | undefined): string {

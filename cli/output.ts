@@ -44,7 +44,19 @@ function writeAll(stream: Stream, text: string): void {
 /** The one-line error format: `sessions: MESSAGE (HINT)`. */
 export function formatError(message: string, hint?: string): string {
   const prefix = paint("sessions:", "red", Deno.stderr);
-  return hint ? `${prefix} ${message} (${hint})\n` : `${prefix} ${message}\n`;
+  const text = hint ? `${message} (${hint})` : message;
+  // A name with a newline or escape sequence must not break the one line.
+  return `${prefix} ${escapeControl(text)}\n`;
+}
+
+/** TEXT with control characters shown as `\t`, `\n` or `\xNN`. */
+export function escapeControl(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x1f\x7f]/g, (char) => {
+    if (char === "\t") return "\\t";
+    if (char === "\n") return "\\n";
+    return `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`;
+  });
 }
 
 /** Display width of TEXT, counting East Asian wide characters as two columns. */

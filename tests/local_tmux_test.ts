@@ -1,0 +1,433 @@
+/**
+ * The local commands over tmux, end to end: `sessions …` as its own process
+ * against a private tmux server (and a private, empty SCREENDIR, since
+ * `list` covers every installed backend).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runSessions, type SessionsResult } from "./helpers/sessions.ts";
+import { PrivateTmux } from "./helpers/tmux.ts";
+import { PrivateScreen } from "./helpers/screen.ts";
+import { Pty } from "./helpers/pty.ts";
+
+interface Fixture {
+  tmux: PrivateTmux;
+  screen: PrivateScreen;
+  workDir: string;
+  env: Record<string, string>;
+  sessions(
+    args: string[],
+    extraEnv?: Record<string, string>,
+  ): Promise<SessionsResult>;
+}
+
+async function withTmux(body: (fixture: Fixture) => Promise<void>) {
+  const tmux = await PrivateTmux.create();
+  const screen = await PrivateScreen.create();
+  const workDir = await Deno.realPath(
+    await Deno.makeTempDir({ prefix: "sessions-tmux-cli-" }),
+  );
+  const env = {
+    ...tmux.env(),
+    ...screen.env(),
+    ZELLIJ: "",
+    SHELL: "/bin/sh",
+  };
+  const sessions = (args: string[], extraEnv: Record<string, string> = {}) =>
+    runSessions(args, { env: { ...env, ...extraEnv }, cwd: workDir });
+  try {
+    await body({ tmux, screen, workDir, env, sessions });
+  } finally {
+    await tmux.dispose();
+    const alive = await screen.dispose();
+    await Deno.remove(workDir, { recursive: true });
+    assert.deepEqual(alive, [], "screen processes left behind");
+  }
+}
+
+function assertOk(result: SessionsResult): void {
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, "");
+}
+
+/** One `sessions: …` line and the exit code, nothing on stdout. */
+function assertRefused(
+  result: SessionsResult,
+  code: number,
+  message: RegExp,
+): void {
+  assert.equal(result.code, code, result.stderr);
+  assert.equal(result.stdout, "");
+  assert.match(result.stderr, /^sessions: [^\n]*\n$/);
+  assert.match(result.stderr, message);
+}
+
+interface JsonRow {
+  name: string;
+  backend: string;
+  state: string;
+  windows: number | null;
+  clients: number | null;
+  created: string | null;
+  directory: string | null;
+  current: boolean;
+}
+
+async function listJson(
+  sessions: Fixture["sessions"],
+  extraEnv: Record<string, string> = {},
+): Promise<JsonRow[]> {
+  const result = await sessions(["list", "--json"], extraEnv);
+  assertOk(result);
+  return JSON.parse(result.stdout);
+}
+
+Deno.test("sessions over tmux: list, create, --json, kill", async (t) => {
+  await withTmux(async ({ tmux, workDir, sessions }) => {
+    await t.step("no server: empty table and empty JSON, exit 0", async () => {
+      const table = await sessions(["list"]);
+      assertOk(table);
+      assert.equal(table.stdout, "");
+      assert.deepEqual(await listJson(sessions), []);
+    });
+
+    await t.step("create is quiet and makes exactly that session", async () => {
+      assertOk(await sessions(["create", "dev"]));
+      assertOk(await sessions(["create", "dev2", "--directory", "/"]));
+      assert.deepEqual((await tmux.sessionNames()).sort(), ["dev", "dev2"]);
+    });
+
+    await t.step("--json has the documented fields and types", async () => {
+      const rows = await listJson(sessions);
+      assert.equal(rows.length, 2);
+      const dev = rows.find((row) => row.name === "dev")!;
+      assert.deepEqual(Object.keys(dev), [
+        "name",
+        "backend",
+        "state",
+        "windows",
+        "clients",
+        "created",
+        "directory",
+        "current",
+      ]);
+      const { created, ...rest } = dev;
+      assert.deepEqual(rest, {
+        name: "dev",
+        backend: "tmux",
+        state: "detached",
+        windows: 1,
+        clients: 0,
+        directory: workDir,
+        current: false,
+      });
+      assert.match(created!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      assert.equal(new Date(created!).toISOString(), created);
+      assert.equal(
+        rows.find((row) => row.name === "dev2")?.directory,
+        "/",
+      );
+    });
+
+    await t.step("the table has a header and a row per session", async () => {
+      const result = await sessions(["list"]);
+      assertOk(result);
+      const lines = result.stdout.trimEnd().split("\n");
+      assert.match(
+        lines[0],
+        /^\s+NAME\s+BACKEND\s+STATE\s+WINDOWS\s+CLIENTS\s+AGE\s+DIRECTORY$/,
+      );
+      assert.equal(lines.length, 3);
+      assert.match(
+        lines[1],
+        /^\s+dev\s+tmux\s+detached\s+1\s+0\s+\d+[smhd]\s+/,
+      );
+      // Not a terminal: no colour codes.
+      assert.equal(result.stdout.includes("\x1b"), false);
+    });
+
+    await t.step("the session named by $TMUX is marked current", async () => {
+      const socket = (await tmux.ok([
+        "display-message",
+        "-p",
+        "-t",
+        "=dev2:",
+        "#{socket_path},#{pid},#{session_id}",
+      ])).trim().replace(",$", ",");
+      const rows = await listJson(sessions, { TMUX: socket });
+      assert.deepEqual(
+        rows.filter((row) => row.current).map((row) => row.name),
+        ["dev2"],
+      );
+      const table = await sessions(["list"], { TMUX: socket });
+      assert.match(table.stdout, /^\*\s+dev2\s/m);
+    });
+
+    await t.step("kill takes the exact name only, never a prefix", async () => {
+      assertOk(await sessions(["kill", "dev"]));
+      assert.deepEqual(await tmux.sessionNames(), ["dev2"]);
+      assertRefused(
+        await sessions(["kill", "dev"]),
+        3,
+        /no session named 'dev'/,
+      );
+      assertRefused(await sessions(["kill", "de"]), 3, /no session named 'de'/);
+      assert.deepEqual(await tmux.sessionNames(), ["dev2"]);
+    });
+
+    await t.step(
+      "SESSIONS_BACKEND and --backend select the backend",
+      async () => {
+        const viaEnv = await listJson(sessions, { SESSIONS_BACKEND: "tmux" });
+        assert.deepEqual(viaEnv.map((row) => row.name), ["dev2"]);
+        const screenOnly = await sessions([
+          "--backend",
+          "screen",
+          "list",
+          "--json",
+        ]);
+        assertOk(screenOnly);
+        assert.deepEqual(JSON.parse(screenOnly.stdout), []);
+      },
+    );
+  });
+});
+
+Deno.test("sessions over tmux: every refusal of create leaves nothing behind", async (t) => {
+  await withTmux(async ({ tmux, workDir, sessions }) => {
+    assertOk(await sessions(["create", "taken"]));
+    await Deno.writeTextFile(join(workDir, "not-executable"), "", {
+      mode: 0o644,
+    });
+    const refusals: [string, string[], number, RegExp][] = [
+      ["an existing name", ["create", "taken"], 4, /already exists/],
+      ["an empty name", ["create", ""], 2, /cannot be empty/],
+      ["a dot", ["create", "a.b"], 2, /'\.' or ':'/],
+      ["a colon", ["create", "a:b"], 2, /'\.' or ':'/],
+      ["a slash", ["create", "a/b"], 2, /'\/'/],
+      ["a tab", ["create", "a\tb"], 2, /control characters/],
+      ["a newline", ["create", "a\nb"], 2, /control characters/],
+      ["a long name", ["create", "n".repeat(200)], 2, /longer than/],
+      [
+        "a missing directory",
+        ["create", "fresh", "--directory", join(workDir, "missing")],
+        2,
+        /does not exist/,
+      ],
+      [
+        "a file as directory",
+        ["create", "fresh", "--directory", join(workDir, "not-executable")],
+        2,
+        /is not a directory/,
+      ],
+      [
+        "a shell that is not executable",
+        ["create", "fresh", "--shell", join(workDir, "not-executable")],
+        2,
+        /not an executable file/,
+      ],
+      [
+        "a shell that does not exist",
+        ["create", "fresh", "--shell", "no-such-shell-here"],
+        2,
+        /not an executable file/,
+      ],
+      [
+        "--attach without a terminal",
+        ["create", "fresh", "--attach"],
+        5,
+        /needs a terminal/,
+      ],
+      [
+        "attach --create without a terminal",
+        ["attach", "fresh", "--create"],
+        5,
+        /needs a terminal/,
+      ],
+    ];
+    for (const [what, args, code, message] of refusals) {
+      await t.step(`refuses ${what}`, async () => {
+        assertRefused(await sessions(args), code, message);
+        assert.deepEqual(await tmux.sessionNames(), ["taken"]);
+      });
+    }
+
+    await t.step("refuses a backend that is not installed", async () => {
+      const zellijInstalled = await new Deno.Command("sh", {
+        args: ["-c", "command -v zellij"],
+        stdout: "null",
+      }).output();
+      if (zellijInstalled.code === 0) return; // this machine has it; nothing to refuse
+      assertRefused(
+        await sessions(["--backend", "zellij", "create", "fresh"]),
+        5,
+        /zellij is not installed/,
+      );
+      assert.deepEqual(await tmux.sessionNames(), ["taken"]);
+    });
+
+    await t.step(
+      "$SHELL is the default shell; a bad one is refused",
+      async () => {
+        assertRefused(
+          await sessions(["create", "fresh"], { SHELL: "/nonexistent/shell" }),
+          2,
+          /shell '\/nonexistent\/shell'/,
+        );
+        assert.deepEqual(await tmux.sessionNames(), ["taken"]);
+      },
+    );
+  });
+});
+
+Deno.test("sessions over tmux: names full of shell syntax run nothing", async () => {
+  await withTmux(async ({ tmux, workDir, sessions }) => {
+    const names = [
+      "x;touch pwned1",
+      "`touch pwned3`",
+      `q'u"ote;touch pwned4`,
+      "a b&&touch pwned5",
+      "|touch pwned6",
+      ">pwned7",
+      "#(touch pwned8)",
+      "#{session_id}",
+      "-dash",
+      "=eq",
+      "ünï 日本",
+    ];
+    for (const name of names) {
+      assertOk(await sessions(["create", "--directory", workDir, "--", name]));
+    }
+    const listed = (await listJson(sessions)).map((row) => row.name).sort();
+    assert.deepEqual(listed, [...names].sort());
+    assert.deepEqual((await tmux.sessionNames()).sort(), [...names].sort());
+    const table = await sessions(["list"]);
+    for (const name of names) assert.ok(table.stdout.includes(name), name);
+    for (const name of names) assertOk(await sessions(["kill", "--", name]));
+    assert.deepEqual(await tmux.sessionNames(), []);
+    // tmux would rename these (a '/' no backend accepts; '$' and '\' tmux stores escaped).
+    const marker = join(workDir, "PWNED");
+    for (
+      const [name, message] of [
+        [`x;touch ${marker}`, /'\/'/],
+        ["$(touch pwned2)", /'\$' or '\\'/],
+        ["back\\slash", /'\$' or '\\'/],
+      ] as const
+    ) {
+      assertRefused(await sessions(["create", "--", name]), 2, message);
+    }
+    assert.deepEqual(await tmux.sessionNames(), []);
+    const left = [...Deno.readDirSync(workDir)].map((entry) => entry.name);
+    assert.deepEqual(left, [], "something ran a command from a name");
+  });
+});
+
+Deno.test("sessions over tmux: detach and attach from outside", async (t) => {
+  await withTmux(async ({ tmux, env, sessions }) => {
+    assertOk(await sessions(["create", "watched"]));
+    assertOk(await sessions(["create", "idle"]));
+    const client = await Pty.start({
+      command: "tmux attach-session -t =watched",
+      env,
+    });
+    try {
+      await t.step("a client attached shows as attached", async () => {
+        await waitUntil(async () =>
+          (await listJson(sessions)).find((row) => row.name === "watched")
+            ?.clients === 1
+        );
+        const row = (await listJson(sessions)).find((row) =>
+          row.name === "watched"
+        );
+        assert.equal(row?.state, "attached");
+      });
+
+      await t.step(
+        "detach NAME detaches every client of that session",
+        async () => {
+          assertOk(await sessions(["detach", "watched"]));
+          assert.equal(await client.waitForExit(), 0);
+          const row = (await listJson(sessions)).find((row) =>
+            row.name === "watched"
+          );
+          assert.equal(row?.clients, 0);
+          assert.deepEqual((await tmux.sessionNames()).sort(), [
+            "idle",
+            "watched",
+          ]);
+        },
+      );
+
+      await t.step(
+        "detach NAME of a session without clients is fine",
+        async () => {
+          assertOk(await sessions(["detach", "idle"]));
+        },
+      );
+
+      await t.step(
+        "detach without NAME outside any session is refused",
+        async () => {
+          assertRefused(await sessions(["detach"]), 5, /not inside/);
+        },
+      );
+
+      await t.step(
+        "detach or attach of a missing session is not found",
+        async () => {
+          assertRefused(
+            await sessions(["detach", "nope"]),
+            3,
+            /no session named/,
+          );
+        },
+      );
+
+      await t.step("attach without a terminal is refused", async () => {
+        assertRefused(
+          await sessions(["attach", "idle"]),
+          5,
+          /needs a terminal/,
+        );
+      });
+    } finally {
+      await client.dispose();
+    }
+  });
+});
+
+Deno.test("sessions over tmux and screen: one name in both is a conflict", async () => {
+  await withTmux(async ({ tmux, screen, sessions }) => {
+    assertOk(await sessions(["--backend", "tmux", "create", "both"]));
+    assertOk(await sessions(["--backend", "screen", "create", "both"]));
+    assertRefused(
+      await sessions(["kill", "both"]),
+      4,
+      /tmux, screen.*--backend/,
+    );
+    assert.deepEqual(await tmux.sessionNames(), ["both"]);
+    assert.deepEqual(await screen.names(), ["both"]);
+    const rows = await listJson(sessions);
+    assert.deepEqual(
+      rows.map((row) => `${row.backend}:${row.name}`),
+      ["tmux:both", "screen:both"],
+    );
+    assertOk(await sessions(["--backend", "screen", "kill", "both"]));
+    assert.deepEqual(await screen.names(), []);
+    assertOk(await sessions(["kill", "both"]));
+    assert.deepEqual(await tmux.sessionNames(), []);
+  });
+});
+
+async function waitUntil(
+  condition: () => Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) {
+      throw new Error(`condition not met within ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
