@@ -12,11 +12,15 @@
  *   records and accepts; unset / "ask" asks the caller (`onUnknownHost`).
  */
 import type { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import type { Authenticator, HostAuth } from "./auth.ts";
 import { RemoteError } from "./errors.ts";
+import {
+  blobKeyType,
+  fingerprintSha256,
+  type KnownHostsFiles,
+} from "./known-hosts.ts";
 import type { HostSettings } from "./types.ts";
 
 /** Keepalive when ServerAliveInterval is not set: a dead link is noticed within 45 s. */
@@ -25,23 +29,6 @@ export const DEFAULT_KEEPALIVE_INTERVAL_SECONDS = 15;
 export const DEFAULT_KEEPALIVE_COUNT_MAX = 3;
 /** ConnectTimeout when neither config nor flags set one. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-
-/** What the known_hosts files say about one key for one host. */
-export type HostKeyCheck =
-  | { status: "match" }
-  | { status: "unknown" }
-  | { status: "mismatch"; file: string; line: number }
-  | { status: "revoked"; file: string; line: number };
-
-/**
- * The known_hosts view connection.ts needs (remote/known-hosts.ts implements
- * it); read once per run, so a lookup does no I/O.
- */
-export interface HostKeyStore {
-  check(name: string, keyType: string, key: Uint8Array): HostKeyCheck;
-  /** Appends NAME KEYTYPE KEY to the user's known_hosts file. */
-  add(name: string, keyType: string, key: Uint8Array): Promise<void>;
-}
 
 /** A host key not in known_hosts, for the caller to accept or refuse. */
 export interface UnknownHostKey {
@@ -56,7 +43,8 @@ export interface UnknownHostKey {
 
 export interface ConnectOptions {
   auth: Authenticator;
-  hostKeys: HostKeyStore;
+  /** The run's known_hosts files (each read once); each host uses its own UserKnownHostsFile list. */
+  knownHosts: KnownHostsFiles;
   /**
    * Decides an unknown key when StrictHostKeyChecking is unset or "ask";
    * true accepts and records it. Null refuses (no terminal to ask on). The
@@ -87,19 +75,6 @@ export function hostKeyName(settings: HostSettings): string {
   return settings.port === 22
     ? settings.hostname
     : `[${settings.hostname}]:${settings.port}`;
-}
-
-/** `SHA256:` and the unpadded base64 digest of the key blob. */
-export function fingerprintOf(key: Uint8Array): string {
-  return "SHA256:" +
-    createHash("sha256").update(key).digest("base64").replace(/=+$/, "");
-}
-
-/** The key type named at the start of an SSH public key blob. */
-export function keyTypeOf(key: Uint8Array): string {
-  const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
-  const length = key.byteLength >= 4 ? view.getUint32(0) : 0;
-  return new TextDecoder().decode(key.subarray(4, 4 + length));
 }
 
 function describeHost(settings: HostSettings): string {
@@ -137,9 +112,13 @@ async function judgeHostKey(
   const policy = settings.strictHostKeyChecking;
   if (policy === "no") return null; // checking off: cli/ says so once per run
   const name = hostKeyName(settings);
-  const keyType = keyTypeOf(key);
-  const fingerprint = fingerprintOf(key);
-  const check = options.hostKeys.check(name, keyType, key);
+  const keyType = blobKeyType(key) ?? "unknown";
+  const fingerprint = fingerprintSha256(key);
+  const store = options.knownHosts.store(
+    settings.userKnownHostsFiles,
+    settings.globalKnownHostsFiles,
+  );
+  const check = store.check(name, keyType, key);
   switch (check.status) {
     case "match":
       return null;
@@ -149,6 +128,13 @@ async function judgeHostKey(
       return new RemoteError(
         "host-key",
         `host key ${fingerprint} of ${name} is revoked (${check.file}:${check.line})`,
+      );
+    case "cert-authority-unsupported":
+      return new RemoteError(
+        "host-key",
+        `${name} is covered by an @cert-authority line (${check.file}:${check.line}); ` +
+          "sessions does not check host certificates",
+        `add the host's own key to known_hosts (ssh-keyscan -p ${settings.port} ${settings.hostname})`,
       );
   }
   if (policy === "yes") {
@@ -182,7 +168,7 @@ async function judgeHostKey(
       );
     }
   }
-  await options.hostKeys.add(name, keyType, key);
+  await store.add(name, keyType, key);
   return null;
 }
 

@@ -50,7 +50,7 @@ export interface KnownHostsEntry {
 }
 
 /** The key type named at the start of an SSH public key blob, or null when malformed. */
-function blobKeyType(blob: Uint8Array): string | null {
+export function blobKeyType(blob: Uint8Array): string | null {
   if (blob.length < 4) return null;
   const length = new DataView(blob.buffer, blob.byteOffset, blob.byteLength)
     .getUint32(0);

@@ -4,10 +4,9 @@ import { Authenticator, type AuthOptions } from "../remote/auth.ts";
 import {
   connect,
   type ConnectOptions,
-  type HostKeyCheck,
-  type HostKeyStore,
   type UnknownHostKey,
 } from "../remote/connection.ts";
+import { KnownHostsFiles } from "../remote/known-hosts.ts";
 import { RemoteError } from "../remote/errors.ts";
 import type { HostSettings } from "../remote/types.ts";
 import {
@@ -20,35 +19,6 @@ import {
   startSilentListener,
   startSshd,
 } from "./helpers/sshd.ts";
-
-/** A known_hosts stand-in: NAME -> key blob (base64), plus revoked blobs. */
-class MemoryHostKeys implements HostKeyStore {
-  readonly added: string[] = [];
-  constructor(
-    readonly known = new Map<string, string>(),
-    readonly revoked = new Set<string>(),
-  ) {}
-  check(name: string, _type: string, key: Uint8Array): HostKeyCheck {
-    const blob = btoa(String.fromCharCode(...key));
-    if (this.revoked.has(blob)) {
-      return { status: "revoked", file: "mem", line: 1 };
-    }
-    const known = this.known.get(name);
-    if (known === undefined) return { status: "unknown" };
-    return known === blob
-      ? { status: "match" }
-      : { status: "mismatch", file: "mem", line: 2 };
-  }
-  add(name: string, _type: string, key: Uint8Array): Promise<void> {
-    this.added.push(name);
-    this.known.set(name, btoa(String.fromCharCode(...key)));
-    return Promise.resolve();
-  }
-}
-
-function blobOf(publicLine: string): string {
-  return publicLine.split(" ")[1];
-}
 
 function settingsFor(
   address: string,
@@ -77,9 +47,10 @@ function settingsFor(
   };
 }
 
+/** Connects with SETTINGS (its UserKnownHostsFile set to KNOWN_HOSTS), runs one command. */
 async function tryConnect(
   settings: HostSettings,
-  store: HostKeyStore,
+  knownHosts: string,
   authOptions: Partial<AuthOptions> = {},
   options: Partial<ConnectOptions> = {},
 ): Promise<string> {
@@ -90,9 +61,10 @@ async function tryConnect(
     ...authOptions,
   });
   await auth.load([settings]);
+  settings.userKnownHostsFiles = [knownHosts];
   const connection = await connect(settings, {
     auth,
-    hostKeys: store,
+    knownHosts: new KnownHostsFiles(),
     onUnknownHost: null,
     connectTimeoutMs: 3000,
     ...options,
@@ -131,12 +103,14 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
   try {
     cluster = await startSshd({ count: 4, keys });
     const { addresses, port, user, hostKey } = cluster;
-    const knownStore = () =>
-      new MemoryHostKeys(
-        new Map(
-          addresses.map((a) => [`[${a}]:${port}`, blobOf(hostKey.publicLine)]),
-        ),
-      );
+    let files = 0;
+    /** A fresh known_hosts file with CONTENT. */
+    const knownHostsFile = (content: string) => {
+      const path = join(keys.dir, `known_hosts_${files++}`);
+      Deno.writeTextFileSync(path, content);
+      return path;
+    };
+    const knownStore = () => knownHostsFile(cluster!.knownHosts);
 
     await t.step("key file", async () => {
       const out = await tryConnect(
@@ -170,9 +144,9 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
         await auth.load(hosts);
         const connections = await Promise.all(
           hosts.map((settings) =>
-            connect(settings, {
+            connect({ ...settings, userKnownHostsFiles: [knownStore()] }, {
               auth,
-              hostKeys: knownStore(),
+              knownHosts: new KnownHostsFiles(),
               onUnknownHost: null,
             })
           ),
@@ -312,15 +286,15 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
       settingsFor(address, port, user, { identityFiles: [keys.key], ...extra });
 
     await t.step("unknown host key: refused without a way to ask", async () => {
-      const store = new MemoryHostKeys();
-      const error = await rejection(tryConnect(withKey(addresses[0]), store));
+      const path = knownHostsFile("");
+      const error = await rejection(tryConnect(withKey(addresses[0]), path));
       assert.equal(error.kind, "host-key");
       assert.match(
         error.message,
         new RegExp(`unknown host key for \\[${addresses[0]}\\]:${port}`),
       );
       assert.ok(error.message.includes(hostKey.fingerprint));
-      assert.deepEqual(store.added, []);
+      assert.equal(Deno.readTextFileSync(path), "");
     });
 
     await t.step(
@@ -329,7 +303,7 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
         const error = await rejection(
           tryConnect(
             withKey(addresses[0], { strictHostKeyChecking: "yes" }),
-            new MemoryHostKeys(),
+            knownHostsFile(""),
           ),
         );
         assert.equal(error.kind, "host-key");
@@ -337,12 +311,15 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
     );
 
     await t.step("unknown host key: accept-new records it", async () => {
-      const store = new MemoryHostKeys();
+      const path = knownHostsFile("");
       await tryConnect(
         withKey(addresses[0], { strictHostKeyChecking: "accept-new" }),
-        store,
+        path,
       );
-      assert.deepEqual(store.added, [`[${addresses[0]}]:${port}`]);
+      assert.equal(
+        Deno.readTextFileSync(path),
+        `[${addresses[0]}]:${port} ${hostKey.publicLine}\n`,
+      );
     });
 
     await t.step(
@@ -350,8 +327,8 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
       async () => {
         for (const answer of [true, false]) {
           const asked: UnknownHostKey[] = [];
-          const store = new MemoryHostKeys();
-          const attempt = tryConnect(withKey(addresses[1]), store, {}, {
+          const path = knownHostsFile("");
+          const attempt = tryConnect(withKey(addresses[1]), path, {}, {
             // Longer than the connect timeout: the timer must not run while asking.
             onUnknownHost: async (key) => {
               asked.push(key);
@@ -362,11 +339,14 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
           });
           if (answer) {
             assert.match(await attempt, /^ok /);
-            assert.deepEqual(store.added, [`[${addresses[1]}]:${port}`]);
+            assert.equal(
+              Deno.readTextFileSync(path),
+              `[${addresses[1]}]:${port} ${hostKey.publicLine}\n`,
+            );
           } else {
             const error = await rejection(attempt);
             assert.equal(error.kind, "host-key");
-            assert.deepEqual(store.added, []);
+            assert.equal(Deno.readTextFileSync(path), "");
           }
           assert.equal(asked.length, 1);
           assert.equal(asked[0].fingerprint, hostKey.fingerprint);
@@ -379,22 +359,27 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
       "changed host key: refused even with accept-new; off accepts",
       async () => {
         const other = await generateHostKey(keys.dir);
-        const store = new MemoryHostKeys(
-          new Map([[`[${addresses[2]}]:${port}`, blobOf(other.publicLine)]]),
+        const path = knownHostsFile(
+          `# other hosts\n[${addresses[2]}]:${port} ${other.publicLine}\n`,
         );
         const error = await rejection(
           tryConnect(
             withKey(addresses[2], { strictHostKeyChecking: "accept-new" }),
-            store,
+            path,
           ),
         );
         assert.equal(error.kind, "host-key");
-        assert.match(error.message, /HOST KEY CHANGED .* mem:2/);
+        assert.ok(
+          error.message.includes(
+            `HOST KEY CHANGED for [${addresses[2]}]:${port}`,
+          ),
+        );
+        assert.ok(error.message.includes(`${path}:2`));
         assert.match(error.hint ?? "", /ssh-keygen -R/);
         assert.match(
           await tryConnect(
             withKey(addresses[2], { strictHostKeyChecking: "no" }),
-            store,
+            path,
           ),
           /^ok /,
         );
@@ -402,17 +387,18 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
     );
 
     await t.step("revoked host key: refused", async () => {
-      const store = new MemoryHostKeys(
-        new Map(),
-        new Set([blobOf(hostKey.publicLine)]),
+      const path = knownHostsFile(
+        cluster!.knownHosts + `@revoked * ${hostKey.publicLine}\n`,
       );
-      const error = await rejection(tryConnect(withKey(addresses[0]), store));
+      const error = await rejection(tryConnect(withKey(addresses[0]), path));
       assert.equal(error.kind, "host-key");
       assert.match(error.message, /revoked/);
     });
 
     await t.step("ProxyJump: one hop, both on loopback", async () => {
-      const jump = withKey(addresses[3]);
+      const jump = withKey(addresses[3], {
+        userKnownHostsFiles: [knownStore()],
+      });
       const out = await tryConnect(
         withKey(addresses[2], { proxyJump: [jump] }),
         knownStore(),
@@ -427,7 +413,9 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
     await t.step(
       "ProxyJump: an unreachable target is reported as such",
       async () => {
-        const jump = withKey(addresses[3]);
+        const jump = withKey(addresses[3], {
+          userKnownHostsFiles: [knownStore()],
+        });
         const error = await rejection(
           tryConnect(
             settingsFor("127.0.0.1", closedPort(), user, {
