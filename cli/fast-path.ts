@@ -22,26 +22,26 @@ export function parseFastList(
   let listSeen = false;
   let all = false;
   let json = false;
-  let backend: string | undefined;
+  const backends: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "list" && !listSeen) listSeen = true;
     else if (arg === "--all" && listSeen) all = true;
     else if (arg === "--json" && listSeen) json = true;
-    else if (arg === "--backend" && i + 1 < argv.length) backend = argv[++i];
-    else if (arg.startsWith("--backend=")) {
-      backend = arg.slice("--backend=".length);
+    else if (arg === "--backend" && i + 1 < argv.length) {
+      backends.push(argv[++i]);
+    } else if (arg.startsWith("--backend=")) {
+      backends.push(arg.slice("--backend=".length));
     } else return null;
   }
   if (!listSeen) return null;
-  backend ??= backendEnv;
+  // The last --backend wins, else the variable; commander checks every value given.
+  const given = backends.length > 0 ? backends : [backendEnv];
+  const valid = (value: string | undefined) =>
+    value === undefined || BACKEND_NAMES.some((name) => name === value);
   // A bad name is commander's to report, with its list of choices.
-  if (
-    backend !== undefined && !BACKEND_NAMES.some((name) => name === backend)
-  ) {
-    return null;
-  }
-  return { all, json, backend: backendOption(backend) };
+  if (!given.every(valid)) return null;
+  return { all, json, backend: backendOption(given[given.length - 1]) };
 }
 
 /** Runs `list` when ARGV is one the fast path knows; null means "use commander". */
