@@ -2,26 +2,15 @@
  * How `sessions exec` turns per-host output and results into text: pure
  * functions and small buffers, no I/O, so every format is tested without SSH.
  */
-import type { RemoteErrorKind } from "../remote/errors.ts";
+import type { ExecResult } from "../remote/exec.ts";
 import { foldHosts } from "../remote/targets.ts";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.ts";
 import type { Style } from "./output.ts";
 
 export type OutputStream = "stdout" | "stderr";
 
-/** What one host's run came to, as the CLI reports it. */
-export interface HostOutcome {
-  /** The target as the user named it; the key of every output mode. */
-  label: string;
-  host: string;
-  user: string;
-  port: number;
-  exitCode: number | null;
-  /** Signal name without `SIG` (`KILL`), when the remote command was killed by one. */
-  signal: string | null;
-  durationMs: number;
-  error: { kind: RemoteErrorKind; message: string } | null;
-}
+/** What one host's run came to (the engine's result, without its position). */
+export type HostOutcome = Omit<ExecResult, "index">;
 
 /** Applies a style, or returns the text unchanged when colour is off. */
 export type Painter = (text: string, style: Style) => string;
@@ -154,10 +143,15 @@ export function describeStatus(outcome: HostOutcome): string {
     const what = outcome.error.kind === "timeout"
       ? "timed out"
       : outcome.error.kind;
-    return `${what}: ${outcome.error.message}`;
+    return `${what}: ${errorText(outcome.error)}`;
   }
   if (outcome.signal !== null) return `signal ${outcome.signal}`;
   return `exit ${outcome.exitCode}`;
+}
+
+/** The error's message, with its hint (what to do) in parentheses. */
+export function errorText(error: NonNullable<HostOutcome["error"]>): string {
+  return error.hint ? `${error.message} (${error.hint})` : error.message;
 }
 
 function succeeded(outcome: HostOutcome): boolean {
@@ -285,7 +279,7 @@ export function formatJsonRecord(
     stderr: decoder.decode(stderr),
     duration_ms: Math.round(outcome.durationMs),
     error: outcome.error
-      ? { kind: outcome.error.kind, message: outcome.error.message }
+      ? { kind: outcome.error.kind, message: errorText(outcome.error) }
       : null,
   }) + "\n";
 }
@@ -413,7 +407,7 @@ function summaryDetail(
     const head = category === "refused"
       ? `refused (${outcome.error.kind})`
       : CATEGORY_WORDS[category];
-    return `${head}\0${outcome.error.message}`;
+    return `${head}\0${errorText(outcome.error)}`;
   }
   const why = outcome.signal !== null
     ? `signal ${outcome.signal}`

@@ -16,6 +16,7 @@ import {
   startSshd,
 } from "../../tests/helpers/sshd.ts";
 import { sessionsArgv } from "../../tests/helpers/sessions.ts";
+import { aptInstall, onPath, writeSection } from "./sections.ts";
 
 export const HOST_COUNTS = [10, 50, 100, 200] as const;
 export const FAN_OUT = 64;
@@ -109,37 +110,14 @@ export interface Measurement {
   exitCode: number;
 }
 
-async function commandExists(name: string): Promise<boolean> {
-  const status = await new Deno.Command("sh", {
-    args: ["-c", 'command -v "$1" >/dev/null', "sh", name],
-  }).output();
-  return status.success;
-}
-
 async function ensureInstalled(tools: Tool[]): Promise<void> {
   const missing: string[] = [];
   for (const tool of tools) {
-    const binary = tool.name.split(" ")[0];
-    if (tool.aptPackage && !await commandExists(binary)) {
+    if (tool.aptPackage && !await onPath(tool.name.split(" ")[0])) {
       missing.push(tool.aptPackage);
     }
   }
-  if (missing.length === 0) return;
-  const sudo = Deno.uid() === 0 ? [] : ["sudo", "-n"];
-  const [command, ...args] = [
-    ...sudo,
-    "apt-get",
-    "install",
-    "-y",
-    ...missing,
-  ];
-  const result = await new Deno.Command(command, {
-    args,
-    env: { DEBIAN_FRONTEND: "noninteractive" },
-  }).output();
-  if (!result.success) {
-    throw new Error(`could not install ${missing.join(" ")} with apt-get`);
-  }
+  if (missing.length > 0) await aptInstall(missing);
 }
 
 function treeRssKb(pid: number): number {
@@ -300,30 +278,9 @@ export function formatSection(rows: Measurement[], date: Date): string {
     );
   }
   lines.push(
-    "Reproduce: `deno task bench` (or `deno run -A scripts/bench/exec.ts --write BENCHMARKS.md`); it installs pdsh, pssh and clustershell with apt-get when missing.",
+    "Reproduce: `deno task bench exec` (or `deno run -A scripts/bench/exec.ts --write BENCHMARKS.md`); it installs pdsh, pssh and clustershell with apt-get when missing.",
   );
   return lines.join("\n");
-}
-
-const BEGIN = "<!-- bench: exec -->";
-const END = "<!-- /bench: exec -->";
-
-/** Replaces (or appends) the marked exec section of FILE, leaving the rest alone. */
-export async function writeSection(file: string, body: string): Promise<void> {
-  let text = "";
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    text = "# Benchmarks\n";
-  }
-  const section = `${BEGIN}\n${body}\n${END}`;
-  const start = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  text = start >= 0 && end > start
-    ? text.slice(0, start) + section + text.slice(end + END.length)
-    : `${text.trimEnd()}\n\n${section}\n`;
-  await Deno.writeTextFile(file, text);
 }
 
 if (import.meta.main) {
@@ -331,5 +288,5 @@ if (import.meta.main) {
   const section = formatSection(rows, new Date());
   console.log(section);
   const at = Deno.args.indexOf("--write");
-  if (at >= 0) await writeSection(Deno.args[at + 1], section);
+  if (at >= 0) await writeSection(Deno.args[at + 1], "exec", section);
 }

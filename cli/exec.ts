@@ -1,0 +1,490 @@
+/**
+ * `sessions exec`: resolves targets and settings once, settles unknown host
+ * keys before anything runs, drives remote/exec.ts, and turns its callbacks
+ * into the chosen output mode, the summary and the exit code.
+ */
+import { join } from "node:path";
+import type { ExecFlags } from "./commands/exec.ts";
+import { DEFAULT_FAN_OUT } from "./commands/exec.ts";
+import { usageError } from "./errors.ts";
+import {
+  type CollectedOutput,
+  concatBytes,
+  describeStatus,
+  exitCodeFor,
+  formatBlock,
+  formatGathered,
+  formatJsonRecord,
+  formatProgress,
+  formatStatusFile,
+  formatSummary,
+  gatherOutputs,
+  type HostOutcome,
+  LineBuffer,
+  LinePrefixer,
+  outdirNames,
+  type OutputStream,
+  type Painter,
+} from "./exec-output.ts";
+import { formatError, paint, writeErr, writeOut } from "./output.ts";
+import type { HostSettings, Target } from "../remote/types.ts";
+import { parseDurationFlag } from "../remote/duration.ts";
+import {
+  type HostDefaults,
+  type HostOverrides,
+  loadSshConfig,
+} from "../remote/ssh-config.ts";
+import { loadSessionsConfig } from "../remote/settings.ts";
+import { Authenticator, type Prompt } from "../remote/auth.ts";
+import type { UnknownHostKey } from "../remote/connection.ts";
+import { execOnHosts, type ExecResult } from "../remote/exec.ts";
+import { KnownHostsFiles } from "../remote/known-hosts.ts";
+import { PromptAborted, Terminal } from "./terminal.ts";
+import {
+  parseTargetList,
+  parseTargetsFile,
+  selectTargets,
+  type TargetGroups,
+} from "../remote/targets.ts";
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Runs shorter than this never show a progress line. */
+const PROGRESS_DELAY_MS = 1_000;
+const PROGRESS_INTERVAL_MS = 250;
+
+type OutputMode = "lines" | "blocks" | "gather" | "json" | "outdir";
+
+/** Everything a run needs, settled (and validated) before any connection is made. */
+interface ExecPlan {
+  command: string;
+  hosts: HostSettings[];
+  labels: string[];
+  fanOut: number;
+  timeoutMs: number | null;
+  connectTimeoutMs: number;
+  mode: OutputMode;
+  outdir: string | null;
+  /** The bytes sent to every host's command (empty when stdin is a terminal). */
+  stdin: Uint8Array | null;
+}
+
+export async function runExec(
+  command: string,
+  flags: ExecFlags,
+): Promise<void> {
+  const plan = await planRun(command, flags);
+  if (flags.hostKeyCheck === false) {
+    writeErr(formatError(
+      "host key checking is off (--no-host-key-check): connections can be intercepted",
+    ));
+  }
+  // Prompts (passphrases, --ask-pass, unknown host keys) only when standard input is a terminal.
+  const terminal = plan.stdin === null ? Terminal.open() : null;
+  const outcomes: (HostOutcome | undefined)[] = new Array(plan.hosts.length);
+  const sink = createSink(plan);
+  const progress = new Progress(plan, outcomes);
+  try {
+    const auth = new Authenticator({
+      agentSocket: Deno.env.get("SSH_AUTH_SOCK") || null,
+      prompt: terminal && promptOn(terminal),
+      askPassword: flags.askPass === true,
+    });
+    await auth.load(plan.hosts);
+    await execOnHosts(
+      plan.hosts,
+      plan.command,
+      {
+        parallel: plan.fanOut,
+        timeoutMs: plan.timeoutMs,
+        connectTimeoutMs: plan.connectTimeoutMs,
+        stdin: plan.stdin,
+      },
+      {
+        auth,
+        knownHosts: new KnownHostsFiles(),
+        confirmUnknownHosts: terminal && Deno.stderr.isTerminal()
+          ? (keys) => askToAccept(terminal, keys)
+          : null,
+        agentSocket: Deno.env.get("SSH_AUTH_SOCK") || null,
+      },
+      {
+        onOutput: (index, stream, chunk) => sink.output(index, stream, chunk),
+        onResult: (result) => {
+          progress.clear();
+          outcomes[result.index] = result;
+          sink.finished(result.index, result);
+        },
+      },
+    );
+  } finally {
+    progress.stop();
+    terminal?.restore();
+  }
+  sink.end();
+  const finished = outcomes.filter((outcome) => outcome !== undefined);
+  writeErr(formatSummary(finished, stderrPaint));
+  Deno.exitCode = exitCodeFor(finished);
+}
+
+function promptOn(terminal: Terminal): Prompt {
+  return async (message, { echo }) => {
+    try {
+      return echo
+        ? await terminal.ask(message)
+        : await terminal.askSecret(message);
+    } catch (error) {
+      if (error instanceof PromptAborted) return null;
+      throw error;
+    }
+  };
+}
+
+async function planRun(command: string, flags: ExecFlags): Promise<ExecPlan> {
+  if (command.trim() === "") {
+    throw usageError("the remote command is empty", "give a command to run");
+  }
+  const config = loadSessionsConfig();
+  const targets = await selectRunTargets(flags, config.groups);
+  const timeoutSeconds = flags.timeout !== undefined
+    ? parseDurationFlag("--timeout", flags.timeout)
+    : config.defaults.timeout ?? null;
+  const connectTimeout = flags.connectTimeout !== undefined
+    ? parseDurationFlag("--connect-timeout", flags.connectTimeout)
+    : undefined;
+  const sshConfig = loadSshConfig(
+    flags.F === undefined ? {} : { configFile: flags.F },
+  );
+  for (const warning of sshConfig.warnings) writeErr(formatError(warning));
+  const overrides: HostOverrides = {};
+  if (flags.user !== undefined) overrides.user = flags.user;
+  if (flags.port !== undefined) overrides.port = flags.port;
+  if (flags.key !== undefined) overrides.identityFiles = [flags.key];
+  if (connectTimeout !== undefined) overrides.connectTimeout = connectTimeout;
+  if (flags.hostKeyCheck === false) overrides.strictHostKeyChecking = "no";
+  else if (flags.acceptNew) overrides.strictHostKeyChecking = "accept-new";
+  const defaults: HostDefaults = {};
+  if (config.defaults.user !== undefined) defaults.user = config.defaults.user;
+  if (config.defaults.connectTimeout !== undefined) {
+    defaults.connectTimeout = config.defaults.connectTimeout;
+  }
+  const hosts = targets.map((target) =>
+    sshConfig.resolve(target, overrides, defaults)
+  );
+  const mode: OutputMode = flags.json
+    ? "json"
+    : flags.gather
+    ? "gather"
+    : flags.outdir !== undefined
+    ? "outdir"
+    : flags.output ?? "lines";
+  if (flags.outdir !== undefined) await prepareOutdir(flags.outdir);
+  return {
+    command,
+    hosts,
+    labels: targets.map((target) => target.label),
+    fanOut: flags.parallel === undefined
+      ? 1
+      : flags.parallel === true
+      ? config.defaults.parallel ?? DEFAULT_FAN_OUT
+      : flags.parallel,
+    timeoutMs: timeoutSeconds ? timeoutSeconds * 1000 : null,
+    connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+    mode,
+    outdir: flags.outdir ?? null,
+    stdin: Deno.stdin.isTerminal() ? null : await readAll(Deno.stdin.readable),
+  };
+}
+
+/** --targets, then --targets-file, minus --exclude; a usage error when nothing is left. */
+async function selectRunTargets(
+  flags: ExecFlags,
+  groups: TargetGroups,
+): Promise<Target[]> {
+  if (flags.targets === undefined && flags.targetsFile === undefined) {
+    throw usageError(
+      "no targets given",
+      "name hosts with --targets LIST or --targets-file FILE",
+    );
+  }
+  const included: Target[] = [];
+  if (flags.targets !== undefined) {
+    included.push(...parseTargetList(flags.targets, groups));
+  }
+  if (flags.targetsFile !== undefined) {
+    let content: string;
+    try {
+      content = await Deno.readTextFile(flags.targetsFile);
+    } catch (error) {
+      throw usageError(
+        `cannot read --targets-file ${flags.targetsFile}: ${
+          error instanceof Error ? error.message : error
+        }`,
+        "check the path",
+      );
+    }
+    included.push(...parseTargetsFile(content, flags.targetsFile, groups));
+  }
+  const excluded = flags.exclude === undefined
+    ? []
+    : parseTargetList(flags.exclude, groups);
+  const targets = selectTargets(included, excluded);
+  if (targets.length === 0) {
+    throw usageError(
+      "no targets left to run on",
+      "check --targets, --targets-file and --exclude",
+    );
+  }
+  return targets;
+}
+
+async function prepareOutdir(dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (error) {
+    throw usageError(
+      `cannot create --outdir ${dir}: ${
+        error instanceof Error ? error.message : error
+      }`,
+      "give a directory you can write to",
+    );
+  }
+}
+
+async function readAll(
+  stream: ReadableStream<Uint8Array>,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return chunks.length === 0 ? new Uint8Array(0) : concatBytes(chunks);
+}
+
+/** One question for every unknown key of the run; one answer per key. */
+async function askToAccept(
+  terminal: Terminal,
+  keys: readonly UnknownHostKey[],
+): Promise<boolean[]> {
+  const labels = keys.map((key) => key.settings.target.label);
+  const width = labels.reduce((max, label) => Math.max(max, label.length), 0);
+  let text = `The authenticity of ${
+    keys.length === 1 ? "this host" : `these ${keys.length} hosts`
+  } can't be established:\n`;
+  keys.forEach((key, i) => {
+    text += `  ${labels[i].padEnd(width)}  ${key.keyType} ${key.fingerprint}\n`;
+  });
+  terminal.say(text);
+  try {
+    for (;;) {
+      const answer = (await terminal.ask(
+        `Record ${
+          keys.length === 1 ? "this key" : "these keys"
+        } in known_hosts and run on ${
+          keys.length === 1 ? "it" : "them"
+        } (yes/no)? `,
+      )).trim().toLowerCase();
+      if (answer === "yes" || answer === "no") {
+        return keys.map(() => answer === "yes");
+      }
+      terminal.say("Please type 'yes' or 'no'.\n");
+    }
+  } catch (error) {
+    if (error instanceof PromptAborted) return keys.map(() => false);
+    throw error;
+  }
+}
+
+function createSink(plan: ExecPlan): OutputSink {
+  switch (plan.mode) {
+    case "lines":
+      return new LinesSink(plan.labels);
+    case "outdir":
+      return new OutdirSink(plan.outdir!, plan.labels);
+    default:
+      return new CollectingSink(plan.labels.length, plan.mode);
+  }
+}
+
+/**
+ * `12/200 done, 64 running` on a terminal's stderr, for runs longer than a
+ * second whose output does not already stream there (not lines mode).
+ */
+class Progress {
+  #delay: ReturnType<typeof setTimeout> | undefined;
+  #interval: ReturnType<typeof setInterval> | undefined;
+  #shown = false;
+
+  constructor(
+    private readonly plan: ExecPlan,
+    private readonly outcomes: readonly (HostOutcome | undefined)[],
+  ) {
+    if (plan.mode === "lines" || !Deno.stderr.isTerminal()) return;
+    this.#delay = setTimeout(() => {
+      this.#interval = setInterval(() => this.#draw(), PROGRESS_INTERVAL_MS);
+      this.#draw();
+    }, PROGRESS_DELAY_MS);
+  }
+
+  #draw(): void {
+    let done = 0;
+    let notOk = 0;
+    for (const outcome of this.outcomes) {
+      if (!outcome) continue;
+      done++;
+      if (outcome.error || outcome.exitCode !== 0) notOk++;
+    }
+    const running = Math.min(this.plan.fanOut, this.outcomes.length - done);
+    writeErr(
+      `\r\x1b[K${formatProgress(done, this.outcomes.length, notOk, running)}`,
+    );
+    this.#shown = true;
+  }
+
+  /** Erases the line so other output starts at the left margin. */
+  clear(): void {
+    if (!this.#shown) return;
+    writeErr("\r\x1b[K");
+    this.#shown = false;
+  }
+
+  stop(): void {
+    clearTimeout(this.#delay);
+    clearInterval(this.#interval);
+    this.clear();
+  }
+}
+
+/** Where each host's output goes; one implementation per output mode. */
+interface OutputSink {
+  output(index: number, stream: OutputStream, chunk: Uint8Array): void;
+  finished(index: number, outcome: HostOutcome): void;
+  /** After the last host, before the summary. */
+  end(): void;
+}
+
+/** Lines mode: whole lines, prefixed with the host, as they arrive; stderr lines to stderr. */
+class LinesSink implements OutputSink {
+  readonly #buffers: LineBuffer[][];
+  readonly #labels: readonly string[];
+  readonly #out: LinePrefixer;
+  readonly #err: LinePrefixer;
+
+  constructor(labels: readonly string[]) {
+    this.#labels = labels;
+    this.#buffers = labels.map(() => [new LineBuffer(), new LineBuffer()]);
+    this.#out = LinePrefixer.forLabels(labels, stdoutPaint);
+    this.#err = LinePrefixer.forLabels(labels, stderrPaint);
+  }
+
+  output(index: number, stream: OutputStream, chunk: Uint8Array): void {
+    const lines = this.#buffers[index][stream === "stdout" ? 0 : 1].push(chunk);
+    this.#write(index, stream, lines);
+  }
+
+  finished(index: number, outcome: HostOutcome): void {
+    const [out, err] = this.#buffers[index];
+    this.#write(index, "stdout", out.flush());
+    this.#write(index, "stderr", err.flush());
+    if (outcome.error) {
+      this.#write(index, "stderr", [
+        `sessions: ${describeStatus(outcome)}`,
+      ]);
+    }
+  }
+
+  end(): void {}
+
+  #write(index: number, stream: OutputStream, lines: string[]): void {
+    if (lines.length === 0) return;
+    const label = this.#labels[index];
+    if (stream === "stdout") writeOut(this.#out.format(label, stream, lines));
+    else writeErr(this.#err.format(label, stream, lines));
+  }
+}
+
+/** Keeps each host's bytes until it finishes (blocks, JSON, gather). */
+class CollectingSink implements OutputSink {
+  readonly #chunks: Uint8Array[][][];
+  readonly #collected: CollectedOutput[] = [];
+
+  constructor(
+    count: number,
+    private readonly mode: "blocks" | "json" | "gather",
+  ) {
+    this.#chunks = Array.from({ length: count }, () => [[], []]);
+  }
+
+  output(index: number, stream: OutputStream, chunk: Uint8Array): void {
+    // ssh2 may reuse its buffers: keep a copy.
+    this.#chunks[index][stream === "stdout" ? 0 : 1].push(chunk.slice());
+  }
+
+  finished(index: number, outcome: HostOutcome): void {
+    const [out, err] = this.#chunks[index];
+    const stdout = concatBytes(out);
+    const stderr = concatBytes(err);
+    this.#chunks[index] = [[], []];
+    if (this.mode === "blocks") {
+      writeOut(formatBlock(outcome, stdout, stderr, stdoutPaint));
+    } else if (this.mode === "json") {
+      writeOut(formatJsonRecord(outcome, stdout, stderr));
+    } else {
+      this.#collected[index] = { outcome, stdout, stderr };
+    }
+  }
+
+  end(): void {
+    if (this.mode !== "gather") return;
+    const collected = this.#collected.filter((entry) => entry !== undefined);
+    writeOut(formatGathered(gatherOutputs(collected), stdoutPaint));
+  }
+}
+
+/** `--outdir`: DIR/NAME.stdout and .stderr as the bytes arrive, DIR/NAME.status at the end. */
+class OutdirSink implements OutputSink {
+  readonly #names: string[];
+  readonly #files: (Deno.FsFile | null)[][];
+
+  constructor(private readonly dir: string, labels: readonly string[]) {
+    this.#names = outdirNames(labels);
+    this.#files = labels.map(() => [null, null]);
+  }
+
+  output(index: number, stream: OutputStream, chunk: Uint8Array): void {
+    writeAllSync(this.#file(index, stream), chunk);
+  }
+
+  finished(index: number, outcome: HostOutcome): void {
+    for (const stream of ["stdout", "stderr"] as const) {
+      this.#file(index, stream).close();
+    }
+    Deno.writeTextFileSync(
+      join(this.dir, `${this.#names[index]}.status`),
+      formatStatusFile(outcome),
+    );
+  }
+
+  end(): void {}
+
+  #file(index: number, stream: OutputStream): Deno.FsFile {
+    const slot = stream === "stdout" ? 0 : 1;
+    let file = this.#files[index][slot];
+    if (file === null) {
+      file = Deno.openSync(join(this.dir, `${this.#names[index]}.${stream}`), {
+        write: true,
+        create: true,
+        truncate: true,
+      });
+      this.#files[index][slot] = file;
+    }
+    return file;
+  }
+}
+
+function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) {
+    written += file.writeSync(bytes.subarray(written));
+  }
+}
+
+const stdoutPaint: Painter = (text, style) => paint(text, style, Deno.stdout);
+const stderrPaint: Painter = (text, style) => paint(text, style, Deno.stderr);

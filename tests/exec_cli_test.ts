@@ -1,0 +1,390 @@
+/**
+ * `sessions exec` end to end: the real binary (runSessions) against real
+ * sshds on loopback addresses, with a private HOME, -F config and
+ * known_hosts, so no file of the user running the tests is read or written.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  closedPort,
+  createClientKeys,
+  type SshdCluster,
+  startSshd,
+} from "./helpers/sshd.ts";
+import { runSessions, type SessionsResult } from "./helpers/sessions.ts";
+
+/** Prints the address the connection arrived at: which stand-in host ran it. */
+const WHO = 'set -- $SSH_CONNECTION; echo "$3"';
+
+interface Fixture {
+  cluster: SshdCluster;
+  dir: string;
+  config: string;
+  knownHosts: string;
+  env: Record<string, string>;
+  targets: string;
+}
+
+async function setUp(): Promise<Fixture & { cleanUp(): Promise<void> }> {
+  const keys = await createClientKeys();
+  const cluster = await startSshd({ count: 3, keys });
+  const dir = await Deno.makeTempDir({ prefix: "sessions-exec-cli-" });
+  const home = join(dir, "home");
+  await Deno.mkdir(join(home, ".ssh"), { recursive: true });
+  const knownHosts = join(dir, "known_hosts");
+  await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+  const config = join(dir, "ssh_config");
+  await Deno.writeTextFile(
+    config,
+    [
+      "Host *",
+      `  Port ${cluster.port}`,
+      `  User ${cluster.user}`,
+      `  IdentityFile ${keys.key}`,
+      "  IdentitiesOnly yes",
+      `  UserKnownHostsFile ${knownHosts}`,
+      "",
+    ].join("\n"),
+  );
+  return {
+    cluster,
+    dir,
+    config,
+    knownHosts,
+    env: {
+      HOME: home,
+      XDG_CONFIG_HOME: join(dir, "xdg"),
+      SSH_AUTH_SOCK: "",
+    },
+    targets: cluster.addresses.join(","),
+    async cleanUp() {
+      await cluster.stop();
+      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(keys.dir, { recursive: true });
+    },
+  };
+}
+
+function exec(
+  fixture: Fixture,
+  args: string[],
+  stdin?: string,
+): Promise<SessionsResult> {
+  return runSessions(["exec", "-F", fixture.config, ...args], {
+    env: fixture.env,
+    stdin,
+  });
+}
+
+Deno.test("sessions exec against real sshds", async (t) => {
+  const fixture = await setUp();
+  const [a, b, c] = fixture.cluster.addresses;
+  try {
+    await t.step("lines: each host's lines, prefixed and aligned", async () => {
+      const result = await exec(fixture, [
+        "--targets",
+        `${a},${b}`,
+        "--parallel",
+        `${WHO}; echo oops >&2; printf tail`,
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      const width = Math.max(a.length, b.length);
+      const lines = result.stdout.split("\n").filter((line) => line !== "");
+      assert.deepEqual(
+        lines.sort(),
+        [
+          `${a.padEnd(width)} | ${a}`,
+          `${a.padEnd(width)} | tail`,
+          `${b.padEnd(width)} | ${b}`,
+          `${b.padEnd(width)} | tail`,
+        ].sort(),
+      );
+      assert.match(result.stderr, new RegExp(`${a.padEnd(width)} ! oops\n`));
+      assert.match(result.stderr, /2 hosts: 2 succeeded\n/);
+    });
+
+    await t.step(
+      "blocks: a header per host, in target order when sequential",
+      async () => {
+        const result = await exec(fixture, [
+          "--targets",
+          `${b},${a}`,
+          "--output",
+          "blocks",
+          WHO,
+        ]);
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(
+          result.stdout,
+          `--- ${b} (exit 0) ---\n${b}\n--- ${a} (exit 0) ---\n${a}\n`,
+        );
+      },
+    );
+
+    await t.step(
+      "gather: identical output under one folded header",
+      async () => {
+        const result = await exec(fixture, [
+          "--targets",
+          fixture.targets,
+          "--parallel",
+          "--gather",
+          "echo same",
+        ]);
+        assert.equal(result.code, 0, result.stderr);
+        const prefix = a.slice(0, a.lastIndexOf(".") + 1);
+        assert.equal(
+          result.stdout,
+          `--- ${prefix}[1-3] (3 hosts) (exit 0) ---\nsame\n`,
+        );
+      },
+    );
+
+    await t.step(
+      "--json: one complete object per host and nothing else",
+      async () => {
+        const result = await exec(fixture, [
+          "--targets",
+          fixture.targets,
+          "--parallel",
+          "2",
+          "--json",
+          `${WHO}; echo e >&2`,
+        ]);
+        assert.equal(result.code, 0, result.stderr);
+        const lines = result.stdout.trimEnd().split("\n");
+        assert.equal(lines.length, 3);
+        const records = lines.map((line) => JSON.parse(line));
+        for (const record of records) {
+          assert.deepEqual(Object.keys(record).sort(), [
+            "duration_ms",
+            "error",
+            "exit_code",
+            "host",
+            "port",
+            "signal",
+            "stderr",
+            "stdout",
+            "target",
+            "user",
+          ]);
+          assert.equal(record.stdout, `${record.target}\n`);
+          assert.equal(record.host, record.target);
+          assert.equal(record.stderr, "e\n");
+          assert.equal(record.exit_code, 0);
+          assert.equal(record.signal, null);
+          assert.equal(record.error, null);
+          assert.equal(record.port, fixture.cluster.port);
+          assert.equal(record.user, fixture.cluster.user);
+          assert.equal(typeof record.duration_ms, "number");
+        }
+        assert.deepEqual(
+          records.map((record) => record.target).sort(),
+          [a, b, c].sort(),
+        );
+      },
+    );
+
+    await t.step(
+      "--outdir: exact bytes per host and stream, and the status",
+      async () => {
+        const outdir = join(fixture.dir, "out");
+        const result = await exec(fixture, [
+          "--targets",
+          `${a},${b}`,
+          "--outdir",
+          outdir,
+          `${WHO}; printf 'x\\ny' >&2; exit 4`,
+        ]);
+        assert.equal(result.code, 6, result.stderr);
+        assert.equal(result.stdout, "");
+        for (const address of [a, b]) {
+          const base = join(outdir, address);
+          assert.equal(
+            await Deno.readTextFile(`${base}.stdout`),
+            `${address}\n`,
+          );
+          assert.equal(await Deno.readTextFile(`${base}.stderr`), "x\ny");
+          assert.equal(await Deno.readTextFile(`${base}.status`), "exit 4\n");
+        }
+      },
+    );
+
+    await t.step("standard input reaches every host", async () => {
+      const result = await exec(fixture, [
+        "--targets",
+        fixture.targets,
+        "--parallel",
+        "--json",
+        "cat",
+      ], "piped data\n");
+      assert.equal(result.code, 0, result.stderr);
+      const outputs = result.stdout.trimEnd().split("\n")
+        .map((line) => JSON.parse(line).stdout);
+      assert.deepEqual(outputs, [
+        "piped data\n",
+        "piped data\n",
+        "piped data\n",
+      ]);
+    });
+
+    await t.step(
+      "exit 6 when a command fails, with the summary naming it",
+      async () => {
+        const result = await exec(fixture, [
+          "--targets",
+          fixture.targets,
+          "--parallel",
+          `set -- $SSH_CONNECTION; [ "$3" = ${b} ] && exit 3; true`,
+        ]);
+        assert.equal(result.code, 6);
+        assert.match(result.stderr, /3 hosts: 2 succeeded, 1 failed\n/);
+        assert.match(result.stderr, new RegExp(`failed \\(exit 3\\): ${b}\n`));
+      },
+    );
+
+    await t.step(
+      "exit 7 when a host is unreachable; the others still run",
+      async () => {
+        const closed = `${a}:${closedPort(a)}`;
+        const result = await exec(fixture, [
+          "--targets",
+          `${closed},${b}`,
+          "--parallel",
+          "--json",
+          WHO,
+        ]);
+        assert.equal(result.code, 7);
+        const records = result.stdout.trimEnd().split("\n").map((line) =>
+          JSON.parse(line)
+        );
+        const byTarget = new Map(
+          records.map((record) => [record.target, record]),
+        );
+        assert.equal(byTarget.get(closed).error.kind, "unreachable");
+        assert.equal(byTarget.get(closed).exit_code, null);
+        assert.equal(byTarget.get(b).stdout, `${b}\n`);
+        assert.match(result.stderr, /1 succeeded, 1 unreachable/);
+      },
+    );
+
+    await t.step("exit 8 when a command runs over --timeout", async () => {
+      const result = await exec(fixture, [
+        "--targets",
+        a,
+        "--timeout",
+        "1s",
+        "--json",
+        "sleep 30",
+      ]);
+      assert.equal(result.code, 8);
+      assert.equal(JSON.parse(result.stdout).error.kind, "timeout");
+      assert.match(result.stderr, /1 host: 1 timed out\n/);
+    });
+
+    await t.step("exit 7 wins over 8 and 6", async () => {
+      const closed = `${a}:${closedPort(a)}`;
+      const result = await exec(fixture, [
+        "--targets",
+        `${closed},${b},${c}`,
+        "--parallel",
+        "--timeout",
+        "1",
+        `set -- $SSH_CONNECTION; [ "$3" = ${b} ] && exit 3; sleep 30`,
+      ]);
+      assert.equal(result.code, 7);
+      assert.match(result.stderr, /1 failed, 1 unreachable, 1 timed out/);
+    });
+
+    await t.step("usage errors: one line, exit 2, nothing run", async (t) => {
+      for (
+        const [what, args, pattern] of [
+          ["a bad target", ["--targets", "web[1-"], /web\[1-/],
+          ["a bad timeout", ["--targets", a, "--timeout", "5x"], /--timeout/],
+          ["a bad fan-out", ["--targets", a, "--parallel", "0"], /--parallel/],
+          ["no targets", [], /no targets/],
+          [
+            "two output modes",
+            ["--targets", a, "--json", "--gather"],
+            /json|gather/,
+          ],
+        ] as const
+      ) {
+        await t.step(what, async () => {
+          const result = await exec(fixture, [...args, "true"]);
+          assert.equal(result.code, 2, result.stderr);
+          assert.equal(result.stdout, "");
+          assert.equal(result.stderr.split("\n").length, 2, result.stderr);
+          assert.match(result.stderr, /^sessions: /);
+          assert.match(result.stderr, pattern);
+        });
+      }
+    });
+
+    await t.step(
+      "unknown host keys without a terminal are refused with the --accept-new hint",
+      async () => {
+        await Deno.writeTextFile(fixture.knownHosts, "");
+        const result = await exec(fixture, [
+          "--targets",
+          fixture.targets,
+          "--parallel",
+          WHO,
+        ]);
+        assert.equal(result.code, 7);
+        assert.equal(result.stdout, "");
+        assert.match(result.stderr, /3 refused/);
+        assert.match(result.stderr, /--accept-new/);
+        assert.equal(await Deno.readTextFile(fixture.knownHosts), "");
+      },
+    );
+
+    await t.step(
+      "--accept-new records exactly one line per new host",
+      async () => {
+        await Deno.writeTextFile(fixture.knownHosts, "");
+        const first = await exec(fixture, [
+          "--targets",
+          fixture.targets,
+          "--parallel",
+          "--accept-new",
+          "true",
+        ]);
+        assert.equal(first.code, 0, first.stderr);
+        const recorded = (await Deno.readTextFile(fixture.knownHosts))
+          .trimEnd().split("\n");
+        assert.equal(recorded.length, 3);
+        for (const address of [a, b, c]) {
+          assert.equal(
+            recorded.filter((line) =>
+              line.startsWith(`[${address}]:${fixture.cluster.port} `)
+            ).length,
+            1,
+            recorded.join("\n"),
+          );
+        }
+        const again = await exec(fixture, [
+          "--targets",
+          fixture.targets,
+          "true",
+        ]);
+        assert.equal(again.code, 0, again.stderr);
+      },
+    );
+
+    await t.step("--no-host-key-check runs and says so", async () => {
+      await Deno.writeTextFile(fixture.knownHosts, "");
+      const result = await exec(fixture, [
+        "--targets",
+        a,
+        "--no-host-key-check",
+        WHO,
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /host key checking is off/);
+      assert.equal(await Deno.readTextFile(fixture.knownHosts), "");
+    });
+  } finally {
+    await fixture.cleanUp();
+  }
+});
