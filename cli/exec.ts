@@ -37,7 +37,7 @@ import {
 import { loadSessionsConfig } from "../remote/settings.ts";
 import { Authenticator, type Prompt } from "../remote/auth.ts";
 import type { UnknownHostKey } from "../remote/connection.ts";
-import { execOnHosts, type ExecResult } from "../remote/exec.ts";
+import { execOnHosts } from "../remote/exec.ts";
 import { KnownHostsFiles } from "../remote/known-hosts.ts";
 import { PromptAborted, Terminal } from "./terminal.ts";
 import {
