@@ -143,6 +143,12 @@ async function planRun(command: string, flags: ExecFlags): Promise<ExecPlan> {
   if (command.trim() === "") {
     throw usageError("the remote command is empty", "give a command to run");
   }
+  if (flags.askPass && !Deno.stdin.isTerminal()) {
+    throw usageError(
+      "--ask-pass needs a terminal on standard input",
+      "use a key or ssh-agent when the input is piped",
+    );
+  }
   const config = loadSessionsConfig();
   const targets = await selectRunTargets(flags, config.groups);
   const timeoutSeconds = flags.timeout !== undefined
