@@ -18,34 +18,8 @@ import {
   type SshdCluster,
   startSilentListener,
   startSshd,
+  testHostSettings as settingsFor,
 } from "./helpers/sshd.ts";
-
-function settingsFor(
-  address: string,
-  port: number,
-  user: string,
-  overrides: Partial<HostSettings> = {},
-): HostSettings {
-  return {
-    target: { label: address, host: address },
-    hostname: address,
-    port,
-    user,
-    identityFiles: [],
-    identityFilesExplicit: true,
-    identitiesOnly: false,
-    proxyJump: [],
-    connectTimeout: null,
-    serverAliveInterval: 0,
-    serverAliveCountMax: 3,
-    strictHostKeyChecking: null,
-    userKnownHostsFiles: [],
-    globalKnownHostsFiles: [],
-    hostKeyAlias: null,
-    forwardAgent: false,
-    ...overrides,
-  };
-}
 
 /** Connects with SETTINGS (its UserKnownHostsFile set to KNOWN_HOSTS), runs one command. */
 async function tryConnect(

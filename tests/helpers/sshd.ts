@@ -10,6 +10,7 @@
  * closed port. Only loopback addresses are ever used.
  */
 import { join } from "node:path";
+import type { HostSettings } from "../../remote/types.ts";
 
 const SSHD = "/usr/sbin/sshd";
 const ADDRESSES_PER_SSHD = 16;
@@ -427,4 +428,32 @@ export function closedPort(address = "127.0.0.1"): number {
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   return port;
+}
+
+/** Resolved settings for one test host, as remote/ssh-config.ts would produce them. */
+export function testHostSettings(
+  address: string,
+  port: number,
+  user: string,
+  overrides: Partial<HostSettings> = {},
+): HostSettings {
+  return {
+    target: { label: address, host: address },
+    hostname: address,
+    port,
+    user,
+    identityFiles: [],
+    identityFilesExplicit: true,
+    identitiesOnly: false,
+    proxyJump: [],
+    connectTimeout: null,
+    serverAliveInterval: 0,
+    serverAliveCountMax: 3,
+    strictHostKeyChecking: null,
+    userKnownHostsFiles: [],
+    globalKnownHostsFiles: [],
+    hostKeyAlias: null,
+    forwardAgent: false,
+    ...overrides,
+  };
 }

@@ -1,0 +1,424 @@
+/**
+ * The engine behind `sessions exec`: one command on many hosts, one ssh2
+ * connection per host inside this process, at most `parallel` at a time.
+ * Output goes out through callbacks as it arrives (the engine keeps none of
+ * it); every host ends in exactly one result.
+ *
+ * Unknown host keys, when StrictHostKeyChecking is unset and the caller can
+ * ask (`confirmUnknownHosts`), are settled before anything runs: phase 1
+ * connects every host and collects the unknown keys, phase 2 asks the caller
+ * once for all of them, phase 3 runs the command on the connections already
+ * open. Without a way to ask, unknown keys are refused and hosts run as soon
+ * as they are connected.
+ *
+ * A timed-out command is stopped without a PTY and without wrapping the
+ * user's command: sshd starts each command as a session leader, a child of
+ * the sshd process serving the connection, so a second channel on the same
+ * connection signals the process groups of its sibling processes (TERM, then
+ * KILL). The RFC 4254 "signal" request is sent too, but OpenSSH honours it
+ * only for non-root logins.
+ */
+import { Buffer } from "node:buffer";
+import type { ClientChannel } from "ssh2";
+import type { Authenticator } from "./auth.ts";
+import {
+  connect,
+  type ConnectOptions,
+  type SshConnection,
+  type UnknownHostKey,
+} from "./connection.ts";
+import { RemoteError, type RemoteErrorKind } from "./errors.ts";
+import type { KnownHostsFiles } from "./known-hosts.ts";
+import type { HostSettings } from "./types.ts";
+
+export type OutputStream = "stdout" | "stderr";
+
+export interface ExecOptions {
+  /** Hosts at once; 1 runs them one after another in target order. */
+  parallel: number;
+  /** Limit for the command on each host (connecting not included); null for none. */
+  timeoutMs: number | null;
+  /** For hosts whose ConnectTimeout is unset. */
+  connectTimeoutMs: number;
+  /** Sent to every host's command, then end of input; null sends end of input at once. */
+  stdin: Uint8Array | null;
+}
+
+export interface ExecContext {
+  /** Call `auth.load(hosts)` first (asks passphrases once per run). */
+  auth: Authenticator;
+  /** The run's known_hosts files, read once. */
+  knownHosts: KnownHostsFiles;
+  /**
+   * Asks the user once about every unknown host key of the run (hosts whose
+   * StrictHostKeyChecking is unset or "ask"); returns one answer per key,
+   * true to accept and record it. Null refuses them (no terminal).
+   */
+  confirmUnknownHosts: ((keys: UnknownHostKey[]) => Promise<boolean[]>) | null;
+  /** For ForwardAgent. */
+  agentSocket?: string | null;
+}
+
+export interface ExecCallbacks {
+  onOutput(hostIndex: number, stream: OutputStream, chunk: Uint8Array): void;
+  onResult(result: ExecResult): void;
+}
+
+export interface ExecResult {
+  /** Position in the hosts array. */
+  index: number;
+  label: string;
+  host: string;
+  user: string;
+  port: number;
+  /** Null when the command did not exit by itself (error, signal). */
+  exitCode: number | null;
+  /** Signal name without `SIG` (`KILL`) when the command was killed by one. */
+  signal: string | null;
+  /** Connecting plus running (time spent waiting for the user's answer excluded). */
+  durationMs: number;
+  error: { kind: RemoteErrorKind; message: string; hint?: string } | null;
+}
+
+/** How long a timed-out command gets between TERM and KILL, and KILL and giving up. */
+const STOP_GRACE_MS = 2_000;
+
+/**
+ * Signals every process group sshd started for the other channels of this
+ * connection: the children of our own parent (the sshd process serving the
+ * connection) that lead their own process group. It refuses to act unless
+ * that parent is still an sshd: if the connection died first, the parent is
+ * init or a subreaper, whose children must never be touched.
+ * Fixed text (no user input); no `'`, `\` or `!`, so any login shell (sh,
+ * bash, zsh, fish, csh) passes it to sh unchanged.
+ */
+function stopCommand(signal: "TERM" | "KILL"): string {
+  return `exec sh -c 'p=$PPID; [ "$p" -gt 1 ] || exit 1; ` +
+    `case $(ps -o comm= -p "$p") in *sshd*) ;; *) exit 1 ;; esac; ` +
+    `ps -A -o pid= -o ppid= -o pgid= | while read pid parent group; do ` +
+    `[ "$parent" = "$p" ] && [ "$pid" = "$group" ] && [ "$pid" != "$$" ] && ` +
+    `kill -${signal} -"$pid" 2>/dev/null; done; true'`;
+}
+
+function errorOf(error: unknown): RemoteError {
+  return error instanceof RemoteError
+    ? error
+    : new RemoteError("unreachable", (error as Error).message);
+}
+
+/** Runs at most `limit` of `task(i)` at once, for i in 0..count-1, in order. */
+async function fanOut(
+  count: number,
+  limit: number,
+  task: (index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(limit, count)) }, worker),
+  );
+}
+
+function cannotStart(error: Error): RemoteError {
+  return new RemoteError(
+    "unreachable",
+    `cannot start the command: ${error.message}`,
+  );
+}
+
+/** Runs the stop command on a new channel of the same connection. */
+function signalCommand(
+  connection: SshConnection,
+  signal: "TERM" | "KILL",
+): void {
+  connection.client.exec(stopCommand(signal), (error, channel) => {
+    // On error the connection is gone or refuses channels: closing it is all that is left.
+    if (error) return;
+    channel.resume();
+    channel.stderr.resume();
+    channel.end();
+  });
+}
+
+interface CommandOutcome {
+  exitCode: number | null;
+  signal: string | null;
+  error: RemoteError | null;
+}
+
+/** Runs COMMAND on an open connection until it exits, times out or the link is lost. */
+function runCommand(
+  index: number,
+  connection: SshConnection,
+  command: string,
+  options: ExecOptions,
+  callbacks: ExecCallbacks,
+): Promise<CommandOutcome> {
+  // Listeners go on inside exec's callback: a quick command's output, exit
+  // status and close can arrive in the same packet batch as the channel.
+  return new Promise<CommandOutcome>((resolve, reject) => {
+    connection.client.exec(command, (error, channel) => {
+      if (error) reject(cannotStart(error));
+      else watch(channel, resolve);
+    });
+  });
+
+  function watch(
+    channel: ClientChannel,
+    resolve: (outcome: CommandOutcome) => void,
+  ): void {
+    let exitCode: number | null = null;
+    let signal: string | null = null;
+    let exited = false;
+    let timedOut = false;
+    const timers: ReturnType<typeof setTimeout>[] = [];
+
+    channel.on(
+      "data",
+      (chunk: Uint8Array) => callbacks.onOutput(index, "stdout", chunk),
+    );
+    channel.stderr.on(
+      "data",
+      (chunk: Uint8Array) => callbacks.onOutput(index, "stderr", chunk),
+    );
+    channel.on("exit", (code: number | null, signalName?: string) => {
+      exited = true;
+      exitCode = typeof code === "number" ? code : null;
+      signal = signalName ? signalName.replace(/^SIG/, "") : null;
+    });
+    channel.on("close", () => {
+      for (const timer of timers) clearTimeout(timer);
+      let error: RemoteError | null = null;
+      if (timedOut) {
+        error = new RemoteError(
+          "timeout",
+          `still running after ${formatDuration(options.timeoutMs!)}; stopped`,
+        );
+      } else if (!exited) {
+        error = new RemoteError(
+          "unreachable",
+          "connection lost while the command ran",
+        );
+      }
+      resolve({ exitCode, signal, error });
+    });
+    channel.on("error", () => {}); // reported through close
+
+    if (options.stdin && options.stdin.length > 0) {
+      channel.end(
+        Buffer.from(
+          options.stdin.buffer,
+          options.stdin.byteOffset,
+          options.stdin.byteLength,
+        ),
+      );
+    } else {
+      channel.end();
+    }
+
+    if (options.timeoutMs !== null) {
+      timers.push(setTimeout(() => {
+        timedOut = true;
+        channel.signal("TERM");
+        signalCommand(connection, "TERM");
+        timers.push(setTimeout(() => {
+          signalCommand(connection, "KILL");
+          timers.push(setTimeout(() => connection.close(), STOP_GRACE_MS));
+        }, STOP_GRACE_MS));
+      }, options.timeoutMs));
+    }
+  }
+}
+
+function formatDuration(ms: number): string {
+  return ms >= 60_000 && ms % 60_000 === 0
+    ? `${ms / 60_000}m`
+    : `${ms / 1000}s`;
+}
+
+/** A host's connection as phase 1 leaves it. */
+type Connected =
+  | { status: "connected"; connection: SshConnection; connectMs: number }
+  | { status: "failed"; error: RemoteError; connectMs: number };
+
+/**
+ * Runs COMMAND on every host; returns the results in host order (each is
+ * also passed to `onResult` as soon as that host is done).
+ */
+export async function execOnHosts(
+  hosts: readonly HostSettings[],
+  command: string,
+  options: ExecOptions,
+  context: ExecContext,
+  callbacks: ExecCallbacks,
+): Promise<ExecResult[]> {
+  const results: ExecResult[] = new Array(hosts.length);
+  const report = (
+    index: number,
+    durationMs: number,
+    outcome: CommandOutcome,
+  ) => {
+    const settings = hosts[index];
+    const error = outcome.error;
+    const result: ExecResult = {
+      index,
+      label: settings.target.label,
+      host: settings.hostname,
+      user: settings.user,
+      port: settings.port,
+      exitCode: outcome.exitCode,
+      signal: outcome.signal,
+      durationMs: Math.round(durationMs),
+      error: error
+        ? {
+          kind: error.kind,
+          message: error.message,
+          ...(error.hint ? { hint: error.hint } : {}),
+        }
+        : null,
+    };
+    results[index] = result;
+    callbacks.onResult(result);
+  };
+  const failed = (error: RemoteError): CommandOutcome => ({
+    exitCode: null,
+    signal: null,
+    error,
+  });
+  const run = async (
+    index: number,
+    connection: SshConnection,
+    connectMs: number,
+  ) => {
+    const started = performance.now();
+    let outcome: CommandOutcome;
+    try {
+      outcome = await runCommand(
+        index,
+        connection,
+        command,
+        options,
+        callbacks,
+      );
+    } catch (error) {
+      outcome = failed(errorOf(error));
+    } finally {
+      connection.close();
+    }
+    report(index, connectMs + performance.now() - started, outcome);
+  };
+  const connectOptions = (
+    onUnknownHost: ConnectOptions["onUnknownHost"],
+  ): ConnectOptions => ({
+    auth: context.auth,
+    knownHosts: context.knownHosts,
+    onUnknownHost,
+    connectTimeoutMs: options.connectTimeoutMs,
+    agentSocket: context.agentSocket,
+  });
+
+  const asks = context.confirmUnknownHosts !== null &&
+    hosts.some((host) =>
+      host.strictHostKeyChecking === null ||
+      host.strictHostKeyChecking === "ask"
+    );
+  if (!asks) {
+    const direct = connectOptions(null);
+    await fanOut(hosts.length, options.parallel, async (index) => {
+      const started = performance.now();
+      let connection: SshConnection;
+      try {
+        connection = await connect(hosts[index], direct);
+      } catch (error) {
+        report(index, performance.now() - started, failed(errorOf(error)));
+        return;
+      }
+      await run(index, connection, performance.now() - started);
+    });
+    return results;
+  }
+
+  const connected = await connectAll(
+    hosts,
+    options.parallel,
+    connectOptions,
+    context.confirmUnknownHosts!,
+  );
+  await fanOut(hosts.length, options.parallel, async (index) => {
+    const host = connected[index];
+    if (host.status === "failed") {
+      report(index, host.connectMs, failed(host.error));
+    } else {
+      await run(index, host.connection, host.connectMs);
+    }
+  });
+  return results;
+}
+
+/**
+ * Phases 1 and 2: connects every host (at most `parallel` handshakes at a
+ * time), holds the ones whose key is unknown at the host-key step, asks once
+ * about all of those, then lets them finish connecting.
+ */
+async function connectAll(
+  hosts: readonly HostSettings[],
+  parallel: number,
+  connectOptions: (
+    onUnknownHost: ConnectOptions["onUnknownHost"],
+  ) => ConnectOptions,
+  confirm: (keys: UnknownHostKey[]) => Promise<boolean[]>,
+): Promise<Connected[]> {
+  const pending: { key: UnknownHostKey; answer: (accept: boolean) => void }[] =
+    [];
+  const finals: Promise<Connected>[] = new Array(hosts.length);
+  await fanOut(hosts.length, parallel, (index) => {
+    const started = performance.now();
+    let waited = 0;
+    return new Promise<void>((slotFree) => {
+      const onUnknownHost = (key: UnknownHostKey) => {
+        const askedAt = performance.now();
+        slotFree(); // a held host must not keep others from connecting
+        return new Promise<boolean>((answer) => {
+          pending.push({
+            key,
+            answer: (accept) => {
+              waited = performance.now() - askedAt;
+              answer(accept);
+            },
+          });
+        });
+      };
+      finals[index] = connect(hosts[index], connectOptions(onUnknownHost)).then(
+        (connection): Connected => ({
+          status: "connected",
+          connection,
+          connectMs: performance.now() - started - waited,
+        }),
+        (error): Connected => ({
+          status: "failed",
+          error: errorOf(error),
+          connectMs: performance.now() - started - waited,
+        }),
+      );
+      finals[index].then(() => slotFree());
+    });
+  });
+  // Every host is now connected, failed, or held at its unknown key.
+  if (pending.length > 0) {
+    let answers: boolean[] = [];
+    try {
+      answers = await confirm(pending.map((entry) => entry.key));
+    } catch (error) {
+      // No run after all (the user interrupted the question): close what is open.
+      pending.forEach((entry) => entry.answer(false));
+      for (const host of await Promise.all(finals)) {
+        if (host.status === "connected") host.connection.close();
+      }
+      throw error;
+    }
+    pending.forEach((entry, i) => entry.answer(answers[i] === true));
+  }
+  return await Promise.all(finals);
+}

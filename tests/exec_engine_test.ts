@@ -1,0 +1,359 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Authenticator } from "../remote/auth.ts";
+import type { UnknownHostKey } from "../remote/connection.ts";
+import {
+  type ExecCallbacks,
+  execOnHosts,
+  type ExecOptions,
+  type ExecResult,
+} from "../remote/exec.ts";
+import { KnownHostsFiles } from "../remote/known-hosts.ts";
+import type { HostSettings } from "../remote/types.ts";
+import {
+  type ClientKeys,
+  closedPort,
+  createClientKeys,
+  type SshdCluster,
+  startSilentListener,
+  startSshd,
+  testHostSettings,
+} from "./helpers/sshd.ts";
+
+interface Run {
+  results: ExecResult[];
+  /** Per host: [stdout, stderr] bytes as delivered. */
+  output: Uint8Array[][];
+  /** onResult calls, in order. */
+  finished: number[];
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+async function execRun(
+  hosts: HostSettings[],
+  command: string,
+  options: Partial<ExecOptions> = {},
+  extra: {
+    keys?: ClientKeys;
+    confirmUnknownHosts?: (keys: UnknownHostKey[]) => Promise<boolean[]>;
+    onOutput?: ExecCallbacks["onOutput"];
+  } = {},
+): Promise<Run> {
+  const chunks: Uint8Array[][][] = hosts.map(() => [[], []]);
+  const finished: number[] = [];
+  const auth = new Authenticator({
+    agentSocket: null,
+    prompt: null,
+    askPassword: false,
+  });
+  await auth.load(hosts);
+  const results = await execOnHosts(
+    hosts,
+    command,
+    {
+      parallel: 64,
+      timeoutMs: null,
+      connectTimeoutMs: 5000,
+      stdin: null,
+      ...options,
+    },
+    {
+      auth,
+      knownHosts: new KnownHostsFiles(),
+      confirmUnknownHosts: extra.confirmUnknownHosts ?? null,
+    },
+    {
+      onOutput(index, stream, chunk) {
+        chunks[index][stream === "stdout" ? 0 : 1].push(chunk.slice());
+        extra.onOutput?.(index, stream, chunk);
+      },
+      onResult(result) {
+        finished.push(result.index);
+      },
+    },
+  );
+  return {
+    results,
+    finished,
+    output: chunks.map(([out, err]) => [concat(out), concat(err)]),
+  };
+}
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+async function remoteProcesses(pattern: string): Promise<string> {
+  const output = await new Deno.Command("pgrep", {
+    args: ["-af", pattern],
+    stdout: "piped",
+  }).output();
+  return text(output.stdout).trim();
+}
+
+Deno.test("exec engine against real sshds", async (t) => {
+  const keys = await createClientKeys();
+  const clusters: SshdCluster[] = [];
+  try {
+    const main = await startSshd({ count: 200, keys });
+    clusters.push(main);
+    const knownHosts = join(keys.dir, "known_hosts");
+    await Deno.writeTextFile(knownHosts, main.knownHosts);
+    const host = (address: string, extra: Partial<HostSettings> = {}) =>
+      testHostSettings(address, main.port, main.user, {
+        identityFiles: [keys.key],
+        userKnownHostsFiles: [knownHosts],
+        ...extra,
+      });
+
+    await t.step(
+      "200 hosts at fan-out 64: every output complete and attributed",
+      async () => {
+        const hosts = main.addresses.map((address) => host(address));
+        const run = await execRun(
+          hosts,
+          'echo "from $SSH_CONNECTION"; echo "err $SSH_CONNECTION" >&2',
+        );
+        assert.equal(run.results.length, 200);
+        assert.equal(run.finished.length, 200);
+        for (const [index, address] of main.addresses.entries()) {
+          const result = run.results[index];
+          assert.equal(
+            result.error,
+            null,
+            `${address}: ${result.error?.message}`,
+          );
+          assert.equal(result.exitCode, 0);
+          assert.equal(result.host, address);
+          const served = `${address} ${main.port}`;
+          assert.match(
+            text(run.output[index][0]),
+            new RegExp(`^from \\S+ \\d+ ${served}\\n$`),
+          );
+          assert.match(
+            text(run.output[index][1]),
+            new RegExp(`^err \\S+ \\d+ ${served}\\n$`),
+          );
+        }
+      },
+    );
+
+    await t.step("one host's 10 MB arrive byte for byte", async () => {
+      const blob = new Uint8Array(10 * 1024 * 1024);
+      for (let at = 0; at < blob.length; at += 65536) {
+        crypto.getRandomValues(blob.subarray(at, at + 65536));
+      }
+      const path = join(keys.dir, "blob");
+      await Deno.writeFile(path, blob);
+      const run = await execRun([host(main.addresses[0])], `cat ${path}`);
+      assert.equal(run.results[0].exitCode, 0);
+      assert.equal(run.output[0][0].length, blob.length);
+      assert.ok(
+        run.output[0][0].every((byte, i) => byte === blob[i]),
+        "bytes differ",
+      );
+    });
+
+    await t.step("standard input reaches every host", async () => {
+      const input = new TextEncoder().encode(
+        "line one\nline two\n".repeat(5000),
+      );
+      const hosts = main.addresses.slice(0, 5).map((address) => host(address));
+      const run = await execRun(hosts, "cat; echo end", { stdin: input });
+      for (const index of hosts.keys()) {
+        assert.equal(run.results[index].exitCode, 0);
+        assert.equal(text(run.output[index][0]), text(input) + "end\n");
+      }
+    });
+
+    await t.step(
+      "sequential: hosts run one after another in target order",
+      async () => {
+        const hosts = main.addresses.slice(0, 6).reverse().map((address) =>
+          host(address)
+        );
+        const run = await execRun(hosts, "true", { parallel: 1 });
+        assert.deepEqual(run.finished, [0, 1, 2, 3, 4, 5]);
+      },
+    );
+
+    await t.step(
+      "mixed run: each host lands in its category, others unaffected",
+      async () => {
+        // A second sshd with another host key, listed in known_hosts under the main one's key.
+        const changed = await startSshd({ count: 1, keys });
+        clusters.push(changed);
+        // An sshd that is killed while its command runs.
+        const doomed = await startSshd({ count: 1, keys });
+        clusters.push(doomed);
+        const listener = startSilentListener("127.0.0.1");
+        const marker = `${Math.floor(Math.random() * 1e6)}.${
+          Date.now() % 1000
+        }`;
+        const mixedKnownHosts = join(keys.dir, "known_hosts_mixed");
+        await Deno.writeTextFile(
+          mixedKnownHosts,
+          main.knownHosts.split("\n").filter((line) =>
+            !line.startsWith(`[${main.addresses[13]}]`)
+          )
+            .join("\n") +
+            `[${
+              changed.addresses[0]
+            }]:${changed.port} ${main.hostKey.publicLine}\n` +
+            doomed.knownHosts,
+        );
+        const on = (
+          address: string,
+          port: number,
+          extra: Partial<HostSettings> = {},
+        ) =>
+          testHostSettings(address, port, main.user, {
+            identityFiles: [keys.key],
+            userKnownHostsFiles: [mixedKnownHosts],
+            ...extra,
+          });
+        const hosts: HostSettings[] = [
+          on("127.0.0.1", closedPort()),
+          on("127.0.0.1", listener.port, { connectTimeout: 1 }),
+          on(main.addresses[12], main.port, {
+            identityFiles: [keys.unauthorizedKey],
+          }),
+          on(main.addresses[13], main.port), // unknown key
+          on(changed.addresses[0], changed.port),
+          on(main.addresses[14], main.port), // exits 3
+          on(main.addresses[15], main.port), // killed by a signal
+          on(main.addresses[16], main.port), // over the timeout
+          on(main.addresses[17], main.port), // over the timeout, ignoring TERM
+          on(doomed.addresses[0], doomed.port), // its sshd dies mid-command
+          on(main.addresses[18], main.port), // fine
+        ];
+        const commands = [
+          "true",
+          "true",
+          "true",
+          "true",
+          "true",
+          "echo three; exit 3",
+          "kill -KILL $$",
+          `sleep ${marker}1`,
+          `trap "" TERM; sleep ${marker}2; echo survived`,
+          "echo started; sleep 30",
+          "echo fine",
+        ];
+        // One command for all: each host picks its line by its own address and port.
+        const command = hosts.map((settings, i) =>
+          `[ "$(echo $SSH_CONNECTION | cut -d' ' -f3,4)" = "${settings.hostname} ${settings.port}" ] && { ${
+            commands[i]
+          }; }`
+        ).join("; ") + "; true";
+        let killed: Promise<void> | null = null;
+        try {
+          const run = await execRun(hosts, command, {
+            timeoutMs: 2000,
+            connectTimeoutMs: 3000,
+          }, {
+            onOutput(index, _stream, chunk) {
+              if (index === 9 && text(chunk).includes("started")) {
+                killed ??= doomed.stop();
+              }
+            },
+          });
+          await killed;
+          const category = (r: ExecResult) =>
+            r.error?.kind ?? `exit ${r.exitCode} ${r.signal}`;
+          assert.deepEqual(run.results.map(category), [
+            "unreachable",
+            "unreachable",
+            "auth",
+            "host-key",
+            "host-key",
+            "exit 3 null",
+            "exit null KILL",
+            "timeout",
+            "timeout",
+            "unreachable",
+            "exit 0 null",
+          ]);
+          const messages = run.results.map((r) =>
+            r.error?.message ?? ""
+          );
+          assert.equal(messages[0], "connection refused");
+          assert.equal(messages[1], "no answer within 1s");
+          assert.match(messages[2], /^permission denied/);
+          assert.match(messages[3], /^unknown host key/);
+          assert.match(messages[4], /HOST KEY CHANGED/);
+          assert.match(messages[9], /connection lost/);
+          assert.equal(text(run.output[5][0]), "three\n");
+          assert.equal(text(run.output[9][0]), "started\n");
+          assert.equal(text(run.output[10][0]), "fine\n");
+          assert.equal(
+            text(run.output[8][0]),
+            "",
+            "the TERM-proof command was killed",
+          );
+          assert.equal(await remoteProcesses(`sleep ${marker}`), "");
+        } finally {
+          listener.close();
+        }
+      },
+    );
+
+    await t.step(
+      "unknown keys: asked once for all, before anything runs on them",
+      async () => {
+        const file = join(keys.dir, "known_hosts_partial");
+        const unknown = main.addresses.slice(20, 23);
+        await Deno.writeTextFile(
+          file,
+          main.knownHosts.split("\n").filter((line) =>
+            !unknown.some((address) => line.startsWith(`[${address}]`))
+          ).join("\n"),
+        );
+        const hosts = main.addresses.slice(19, 25).map((address) =>
+          host(address, { userKnownHostsFiles: [file] })
+        );
+        const asked: UnknownHostKey[][] = [];
+        let ranBeforeAnswer = false;
+        let answered = false;
+        const run = await execRun(hosts, "echo ran", { parallel: 2 }, {
+          confirmUnknownHosts(keys) {
+            asked.push(keys);
+            answered = true;
+            // Accept the first and third unknown host, refuse the second.
+            return Promise.resolve([true, false, true]);
+          },
+          onOutput() {
+            if (!answered) ranBeforeAnswer = true;
+          },
+        });
+        assert.equal(asked.length, 1);
+        assert.deepEqual(
+          asked[0].map((key) => key.name),
+          unknown.map((address) => `[${address}]:${main.port}`),
+        );
+        assert.ok(
+          asked[0].every((key) => key.fingerprint === main.hostKey.fingerprint),
+        );
+        assert.equal(ranBeforeAnswer, false);
+        assert.deepEqual(
+          run.results.map((r) => r.error?.kind ?? text(run.output[r.index][0])),
+          ["ran\n", "ran\n", "host-key", "ran\n", "ran\n", "ran\n"],
+        );
+        const recorded = await Deno.readTextFile(file);
+        assert.ok(recorded.includes(`[${unknown[0]}]:${main.port} `));
+        assert.ok(!recorded.includes(`[${unknown[1]}]:${main.port} `));
+        assert.ok(recorded.includes(`[${unknown[2]}]:${main.port} `));
+      },
+    );
+  } finally {
+    for (const cluster of clusters) await cluster.stop();
+    await Deno.remove(keys.dir, { recursive: true });
+  }
+});
