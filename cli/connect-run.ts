@@ -5,12 +5,22 @@
  */
 import type { BackendName } from "../backends/types.ts";
 import { RemoteError } from "../remote/errors.ts";
-import { MissingMultiplexerError } from "../remote/connect.ts";
-import { parseTargetList } from "../remote/targets.ts";
-import type { Target } from "../remote/types.ts";
+import { Authenticator, type Prompt } from "../remote/auth.ts";
+import { MissingMultiplexerError, runInteractive } from "../remote/connect.ts";
+import {
+  connect,
+  type SshConnection,
+  type UnknownHostKey,
+} from "../remote/connection.ts";
+import { KnownHostsFiles } from "../remote/known-hosts.ts";
+import { loadSshConfig } from "../remote/ssh-config.ts";
+import { loadSessionsConfig } from "../remote/settings.ts";
+import { parseTargetList, type TargetGroups } from "../remote/targets.ts";
+import type { HostSettings, Target } from "../remote/types.ts";
 import { CliError, usageError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
-import { PromptAborted } from "./terminal.ts";
+import { formatError, writeErr } from "./output.ts";
+import { PromptAborted, Terminal } from "./terminal.ts";
 
 export interface ConnectRequest {
   host: string;
@@ -25,15 +35,8 @@ export interface ConnectRequest {
 }
 
 /** HOST must name exactly one target (no ranges, groups or lists). */
-export function singleTarget(host: string): Target {
-  let targets: Target[];
-  try {
-    targets = parseTargetList(host);
-  } catch (error) {
-    throw error instanceof RemoteError
-      ? usageError(error.message, error.hint)
-      : error;
-  }
+export function singleTarget(host: string, groups?: TargetGroups): Target {
+  const targets = parseTargetList(host, groups);
   if (targets.length !== 1) {
     throw usageError(
       `connect takes one host, and '${host}' names ${targets.length}`,
@@ -64,8 +67,111 @@ export function connectFailure(error: unknown, hostLabel: string): unknown {
   return error;
 }
 
-export function runConnect(request: ConnectRequest): Promise<number> {
-  singleTarget(request.host);
-  // Wired to remote/connection.ts once it lands (it is being written in parallel).
-  return Promise.reject(new CliError("'connect' is not wired to SSH yet"));
+/** `ssh-ed25519` → `ED25519`, as OpenSSH names key types in its prompt. */
+export function keyTypeLabel(keyType: string): string {
+  const match = /^(?:ssh-)?([a-z0-9]+)/i.exec(keyType);
+  const base = match ? match[1].toUpperCase() : keyType;
+  return base.startsWith("ECDSA") ? "ECDSA" : base;
+}
+
+/** The question OpenSSH asks about an unknown host key. */
+export function unknownHostQuestion(
+  hostLabel: string,
+  key: UnknownHostKey,
+): string {
+  return `The authenticity of host '${hostLabel} (${key.name})' can't be established.\n` +
+    `${keyTypeLabel(key.keyType)} key fingerprint is ${key.fingerprint}.\n` +
+    "Are you sure you want to continue connecting (yes/no)? ";
+}
+
+/** Yes or no, asked until the answer is one of them; null when the user gives up. */
+async function askYesNo(
+  terminal: Terminal,
+  question: string,
+): Promise<boolean> {
+  let answer = (await terminal.ask(question)).trim().toLowerCase();
+  while (answer !== "yes" && answer !== "no") {
+    answer = (await terminal.ask("Please type 'yes' or 'no': ")).trim()
+      .toLowerCase();
+  }
+  return answer === "yes";
+}
+
+const CHANGED_KEY_BANNER = [
+  "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@",
+  "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @",
+  "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@",
+  "",
+].join("\n");
+
+export async function runConnect(request: ConnectRequest): Promise<number> {
+  let target: Target;
+  let settings: HostSettings;
+  try {
+    const sessionsConfig = loadSessionsConfig();
+    target = singleTarget(request.host, sessionsConfig.groups);
+    const sshConfig = loadSshConfig({ configFile: request.configFile });
+    for (const warning of sshConfig.warnings) writeErr(formatError(warning));
+    settings = sshConfig.resolve(target, {
+      user: request.user,
+      port: request.port,
+      identityFiles: request.key === undefined ? undefined : [request.key],
+      strictHostKeyChecking: request.acceptNew ? "accept-new" : undefined,
+      forwardAgent: request.forwardAgent ? true : undefined,
+    }, {
+      user: sessionsConfig.defaults.user,
+      connectTimeout: sessionsConfig.defaults.connectTimeout,
+    });
+  } catch (error) {
+    throw connectFailure(error, request.host);
+  }
+  const label = target.label;
+  const agentSocket = Deno.env.get("SSH_AUTH_SOCK") || null;
+  const terminal = Terminal.open();
+  const prompt: Prompt = async (message, { echo }) => {
+    try {
+      return echo
+        ? await terminal.ask(message)
+        : await terminal.askSecret(message);
+    } catch (error) {
+      if (error instanceof PromptAborted) return null;
+      throw error;
+    }
+  };
+  let connection: SshConnection | null = null;
+  try {
+    const auth = new Authenticator({
+      agentSocket,
+      prompt,
+      askPassword: false,
+      keyboardInteractive: true,
+    });
+    await auth.load([settings]);
+    connection = await connect(settings, {
+      auth,
+      knownHosts: new KnownHostsFiles(),
+      onUnknownHost: (key) =>
+        askYesNo(terminal, unknownHostQuestion(label, key)),
+      agentSocket,
+    });
+    terminal.setRaw(true);
+    return await runInteractive(connection.client, {
+      hostLabel: label,
+      user: settings.user,
+      command: request.command,
+      session: request.session,
+    }, terminal);
+  } catch (error) {
+    terminal.restore();
+    if (
+      error instanceof RemoteError && error.kind === "host-key" &&
+      /CHANGED/.test(error.message)
+    ) {
+      writeErr(CHANGED_KEY_BANNER);
+    }
+    throw connectFailure(error, label);
+  } finally {
+    terminal.restore();
+    connection?.close();
+  }
 }

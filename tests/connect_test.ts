@@ -169,6 +169,10 @@ Deno.test("remote session names follow the local backends' rules", () => {
   );
   assert.match(remoteSessionNameProblem("tmux", "", "u") ?? "", /empty/);
   assert.equal(remoteSessionNameProblem("tmux", "x'; rm -rf ~", "u"), null);
+  // tmux expands -s as a format (#(cmd) runs cmd) and stores these escaped.
+  for (const name of ["#(id)", "a#{host}", "$HOME", "a\\b"]) {
+    assert.notEqual(remoteSessionNameProblem("tmux", name, "u"), null, name);
+  }
   assert.equal(remoteSessionNameProblem("screen", "a.b", "u"), null);
   assert.match(remoteSessionNameProblem("screen", "a/b", "u") ?? "", /'\/'/);
   assert.match(

@@ -1,0 +1,378 @@
+/**
+ * `sessions connect` end to end: a real sshd on loopback, `sessions` in a
+ * pane of a private tmux server (a real PTY), typed into and read back.
+ * Nothing here touches the user's files: HOME is a temp dir, the ssh config
+ * comes from -F, known_hosts is a temp file, and the remote tmux runs on a
+ * private socket dir (the sshd sets TMUX_TMPDIR for its sessions).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Pty } from "./helpers/pty.ts";
+import { sessionsShellLine } from "./helpers/sessions.ts";
+import {
+  type ClientKeys,
+  createClientKeys,
+  generateHostKey,
+  type SshdCluster,
+  startSshd,
+} from "./helpers/sshd.ts";
+
+const HOST = "testhost";
+
+interface World {
+  dir: string;
+  home: string;
+  keys: ClientKeys;
+  /** TMUX_TMPDIR of the remote side's tmux (with a trailing slash, so `"$TMUX_TMPDIR"X` stays inside it). */
+  remoteTmux: string;
+}
+
+async function makeWorld(): Promise<World> {
+  const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "sessions-cpty-" });
+  const home = join(dir, "home");
+  await Deno.mkdir(join(home, ".ssh"), { recursive: true });
+  const remoteTmux = join(dir, "rtmux") + "/";
+  await Deno.mkdir(remoteTmux);
+  return { dir, home, keys: await createClientKeys(join(dir)), remoteTmux };
+}
+
+function startHost(world: World, hostKey?: SshdCluster["hostKey"]) {
+  return startSshd({
+    count: 1,
+    keys: world.keys,
+    hostKey,
+    extraConfig: [`SetEnv TMUX_TMPDIR=${world.remoteTmux}`],
+  });
+}
+
+/** Writes the -F config naming CLUSTER as `testhost`; returns its path. */
+async function writeConfig(
+  world: World,
+  cluster: SshdCluster,
+  name: string,
+): Promise<{ config: string; knownHosts: string }> {
+  const knownHosts = join(world.dir, `known_hosts-${name}`);
+  const config = join(world.dir, `ssh_config-${name}`);
+  await Deno.writeTextFile(
+    config,
+    [
+      `Host ${HOST}`,
+      `  HostName ${cluster.addresses[0]}`,
+      `  Port ${cluster.port}`,
+      `  User ${cluster.user}`,
+      `  IdentityFile ${world.keys.key}`,
+      "  IdentitiesOnly yes",
+      `  UserKnownHostsFile ${knownHosts}`,
+      "",
+    ].join("\n"),
+  );
+  return { config, knownHosts };
+}
+
+/** A pane running an interactive /bin/sh with a recognisable prompt. */
+function outerShell(world: World): Promise<Pty> {
+  const denoDir = Deno.env.get("DENO_DIR") ??
+    join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
+  return Pty.start({
+    command: "/bin/sh",
+    cols: 100,
+    rows: 30,
+    cwd: world.dir,
+    env: {
+      HOME: world.home,
+      PS1: "outer$ ",
+      DENO_DIR: denoDir,
+      DENO_NO_UPDATE_CHECK: "1",
+      SSH_AUTH_SOCK: "",
+      NO_COLOR: "1",
+    },
+  });
+}
+
+/** Types `sessions connect ARGS; echo "rc=$?"` into the outer shell. */
+async function connect(pty: Pty, args: string[]): Promise<void> {
+  await pty.typeLine(
+    `${sessionsShellLine(["connect", ...args])}; echo "rc=$?"`,
+  );
+}
+
+/**
+ * Echoes LABEL and TMUX_TMPDIR remotely and waits for the answer: only the
+ * remote side has the sshd's TMUX_TMPDIR, so the outer shell cannot fake it.
+ */
+async function remoteEcho(
+  pty: Pty,
+  world: World,
+  label: string,
+): Promise<void> {
+  await pty.typeLine(`echo "${label}=$TMUX_TMPDIR"`);
+  await pty.waitFor(
+    (screen) => screen.split("\n").includes(`${label}=${world.remoteTmux}`),
+    20_000,
+  );
+}
+
+async function readSttyFile(path: string): Promise<string> {
+  return (await Deno.readTextFile(path)).trim();
+}
+
+async function remoteTmux(world: World, args: string[]) {
+  const output = await new Deno.Command("tmux", {
+    args,
+    env: { TMUX_TMPDIR: world.remoteTmux, TMUX: "" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: output.code, stdout: new TextDecoder().decode(output.stdout) };
+}
+
+Deno.test("sessions connect in a real terminal", async (t) => {
+  const world = await makeWorld();
+  const cluster = await startHost(world);
+  try {
+    const { config, knownHosts } = await writeConfig(world, cluster, "main");
+    await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+
+    await t.step(
+      "output comes back, the remote exit status is ours, the terminal is restored",
+      async () => {
+        const pty = await outerShell(world);
+        try {
+          await pty.typeLine("stty -a > stty-before");
+          await connect(pty, ["-F", config, HOST]);
+          await remoteEcho(pty, world, "hello");
+          await pty.typeLine("stty size");
+          await pty.waitFor(/^30 100$/m);
+          await pty.resize(120, 40);
+          await pty.typeLine("stty size");
+          await pty.waitFor(/^40 120$/m);
+          await pty.typeLine("sleep 60 && echo slept-$((2+3))");
+          await pty.waitFor(/sleep 60 && echo slept-\S+\s*$/);
+          await pty.press("C-c");
+          await pty.typeLine('echo "status-$?"');
+          await pty.waitFor(/^status-130\s*$/m);
+          await remoteEcho(pty, world, "alive");
+          assert.doesNotMatch(await pty.screen(), /^slept-5/m);
+          await pty.typeLine("exit 7");
+          await pty.waitFor(/^rc=7$/m, 20_000);
+          await pty.typeLine("stty -a > stty-after");
+          await pty.typeLine("echo saved");
+          await pty.waitFor(/^saved$/m);
+          // The pane was resized meanwhile: compare everything but the size line.
+          const strip = (text: string) =>
+            text.replace(/rows \d+; columns \d+;/, "");
+          assert.equal(
+            strip(await readSttyFile(join(world.dir, "stty-after"))),
+            strip(await readSttyFile(join(world.dir, "stty-before"))),
+          );
+        } finally {
+          await pty.dispose();
+        }
+      },
+    );
+
+    await t.step("--command runs the command with a terminal", async () => {
+      const pty = await outerShell(world);
+      try {
+        await connect(pty, [
+          "-F",
+          config,
+          HOST,
+          "--command",
+          "test -t 0 && echo tty-$((6*7)); exit 3",
+        ]);
+        await pty.waitFor(/^tty-42\s*$/m, 20_000);
+        await pty.waitFor(/^rc=3$/m);
+      } finally {
+        await pty.dispose();
+      }
+    });
+
+    await t.step(
+      "an unknown host key is asked about: no writes nothing, yes records one line",
+      async () => {
+        await Deno.writeTextFile(knownHosts, "");
+        const pty = await outerShell(world);
+        try {
+          await connect(pty, ["-F", config, HOST]);
+          await pty.waitFor(/\(yes\/no\)\? *$/, 20_000);
+          const screen = await pty.screen();
+          assert.ok(
+            screen.includes(cluster.hostKey.fingerprint),
+            `fingerprint ${cluster.hostKey.fingerprint} not shown:\n${screen}`,
+          );
+          await pty.typeLine("no");
+          await pty.waitFor(/^rc=255$/m);
+          assert.equal(await Deno.readTextFile(knownHosts), "");
+
+          await pty.typeLine("clear");
+          await connect(pty, ["-F", config, HOST]);
+          await pty.waitFor(/\(yes\/no\)\? *$/, 20_000);
+          await pty.typeLine("yes");
+          await remoteEcho(pty, world, "accepted");
+          await pty.typeLine("exit");
+          await pty.waitFor(/^rc=0$/m);
+          const lines = (await Deno.readTextFile(knownHosts)).split("\n")
+            .filter((line) => line !== "");
+          assert.equal(lines.length, 1);
+          assert.ok(
+            lines[0].includes(cluster.hostKey.publicLine.split(" ")[1]),
+          );
+        } finally {
+          await pty.dispose();
+        }
+      },
+    );
+
+    await t.step(
+      "a changed host key is refused loudly, naming the known_hosts line",
+      async () => {
+        const other = await generateHostKey(world.dir);
+        const before = `# a comment first\n[${
+          cluster.addresses[0]
+        }]:${cluster.port} ${other.publicLine}\n`;
+        await Deno.writeTextFile(knownHosts, before);
+        const pty = await outerShell(world);
+        try {
+          await connect(pty, ["-F", config, HOST]);
+          const screen = await pty.waitFor(/^rc=255$/m, 20_000);
+          assert.match(screen, /WARNING|IDENTIFICATION HAS CHANGED|changed/i);
+          assert.ok(
+            screen.replace(/\n/g, "").includes(`${knownHosts}:2`),
+            `known_hosts line not named:\n${screen}`,
+          );
+          assert.equal(await Deno.readTextFile(knownHosts), before);
+        } finally {
+          await pty.dispose();
+        }
+        await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+      },
+    );
+
+    await t.step(
+      "--session survives the local client being killed",
+      async () => {
+        let pty = await outerShell(world);
+        try {
+          await connect(pty, ["-F", config, HOST, "--session", "work"]);
+          await pty.typeLine("MARKER=survived; sleep 4242 &");
+          await remoteEcho(pty, world, "in-session");
+          const sessions = await remoteTmux(world, [
+            "list-sessions",
+            "-F",
+            "#{session_name}",
+          ]);
+          assert.equal(sessions.stdout, "work\n");
+        } finally {
+          // Ends the outer server: the pane's processes, `sessions` among them, get SIGHUP.
+          await pty.dispose();
+        }
+        pty = await outerShell(world);
+        try {
+          await connect(pty, ["-F", config, HOST, "--session", "work"]);
+          await pty.typeLine('clear; echo "marker=$MARKER"; jobs');
+          await pty.waitFor(/^marker=survived$/m, 20_000);
+          await pty.waitFor(/sleep 4242/);
+          await pty.typeLine("kill %1; exit");
+          await pty.waitFor(/^rc=0$/m, 20_000);
+        } finally {
+          await pty.dispose();
+        }
+      },
+    );
+
+    await t.step(
+      "a session name with shell metacharacters is that name and runs nothing",
+      async () => {
+        // The remote shell starts in the sshd user's home (this user's): a payload that ran would leave this file there.
+        const marker = `pw-${crypto.randomUUID().slice(0, 8)}`;
+        const name =
+          `x'; touch ${marker}; echo '\`touch ${marker}\`|&;<>*?~!"(`;
+        const markerPath = join(Deno.env.get("HOME") ?? "/root", marker);
+        const pty = await outerShell(world);
+        try {
+          await pty.typeLine(
+            `${
+              sessionsShellLine([
+                "connect",
+                "-F",
+                config,
+                HOST,
+                "--session",
+                name,
+              ])
+            }; echo "rc=$?"`,
+          );
+          await remoteEcho(pty, world, "odd");
+          // tmux escapes some characters in its list output: ask for the exact name instead.
+          const exact = await remoteTmux(world, [
+            "has-session",
+            "-t",
+            `=${name}`,
+          ]);
+          assert.equal(exact.code, 0);
+          const sessions = await remoteTmux(world, [
+            "list-sessions",
+            "-F",
+            "#{session_id}",
+          ]);
+          assert.equal(sessions.stdout.trim().split("\n").length, 1);
+          await pty.typeLine("exit");
+          await pty.waitFor(/^rc=0$/m, 20_000);
+          // tmux would run #(…) in a name itself (it expands -s as a format): refused.
+          await pty.typeLine("clear");
+          await connect(pty, [
+            "-F",
+            config,
+            HOST,
+            "--session",
+            `#(touch ${marker})`,
+          ]);
+          const screen = await pty.waitFor(/^rc=\d+$/m, 20_000);
+          assert.match(screen, /^rc=2$/m);
+          assert.match(screen, /cannot contain '#'/);
+        } finally {
+          await pty.dispose();
+        }
+        const ran = await Deno.stat(markerPath).then(() => true, () => false);
+        await Deno.remove(markerPath).catch(() => {});
+        assert.equal(ran, false, "the session name ran a command");
+      },
+    );
+  } finally {
+    await remoteTmux(world, ["kill-server"]);
+    await cluster.stop();
+    await Deno.remove(world.dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("sessions connect: a lost connection says so, exits 255 and restores the terminal", async () => {
+  const world = await makeWorld();
+  const cluster = await startHost(world);
+  try {
+    const { config, knownHosts } = await writeConfig(world, cluster, "lost");
+    await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+    const pty = await outerShell(world);
+    try {
+      await pty.typeLine("stty -a > stty-before");
+      await connect(pty, ["-F", config, HOST]);
+      await remoteEcho(pty, world, "connected");
+      await cluster.stop();
+      const screen = await pty.waitFor(/^rc=255$/m, 30_000);
+      assert.match(screen, new RegExp(`connection to ${HOST} lost`));
+      await pty.typeLine("stty -a > stty-after");
+      await pty.typeLine("echo saved");
+      await pty.waitFor(/^saved$/m);
+      assert.equal(
+        await readSttyFile(join(world.dir, "stty-after")),
+        await readSttyFile(join(world.dir, "stty-before")),
+      );
+    } finally {
+      await pty.dispose();
+    }
+  } finally {
+    await cluster.stop();
+    await Deno.remove(world.dir, { recursive: true }).catch(() => {});
+  }
+});
