@@ -13,6 +13,7 @@ import {
   type ClientKeys,
   closedPort,
   createClientKeys,
+  descendantsOf,
   generateHostKey,
   generateKey,
   type SshdCluster,
@@ -27,6 +28,7 @@ async function tryConnect(
   knownHosts: string,
   authOptions: Partial<AuthOptions> = {},
   options: Partial<ConnectOptions> = {},
+  command = "echo ok $SSH_CONNECTION",
 ): Promise<string> {
   const auth = new Authenticator({
     agentSocket: null,
@@ -45,7 +47,7 @@ async function tryConnect(
   });
   try {
     return await new Promise<string>((resolve, reject) => {
-      connection.client.exec("echo ok $SSH_CONNECTION", (error, stream) => {
+      connection.client.exec(command, (error, stream) => {
         if (error) return reject(error);
         let out = "";
         stream.on(
@@ -183,11 +185,92 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
           },
         );
         assert.match(out, /^ok /);
+
+        // IdentitiesOnly: the agent may only offer the identity files' keys.
+        const only = await rejection(
+          tryConnect(
+            settingsFor(addresses[1], port, user, {
+              identityFiles: [keys.unauthorizedKey],
+              identitiesOnly: true,
+            }),
+            knownStore(),
+            { agentSocket: socket },
+          ),
+        );
+        assert.equal(only.kind, "auth");
+
+        // ForwardAgent: the remote side sees the local agent's key.
+        const listed = await tryConnect(
+          settingsFor(addresses[1], port, user, { forwardAgent: true }),
+          knownStore(),
+          { agentSocket: socket },
+          { agentSocket: socket },
+          "ssh-add -l",
+        );
+        assert.match(listed, /ED25519/);
       } finally {
         Deno.kill(agent.pid, "SIGTERM");
         await agent.status;
       }
     });
+
+    await t.step("--ask-pass: one question for every host", async () => {
+      const questions: string[] = [];
+      const auth = new Authenticator({
+        agentSocket: null,
+        askPassword: true,
+        prompt: (message, { echo }) => {
+          questions.push(message);
+          assert.equal(echo, false);
+          return Promise.resolve("secret");
+        },
+      });
+      await auth.load(
+        addresses.map((address) => settingsFor(address, port, user)),
+      );
+      assert.equal(questions.length, 1);
+    });
+
+    await t.step(
+      "keepalive: a server that stops answering is noticed",
+      async () => {
+        const frozen = await startSshd({ count: 1, keys });
+        const stopped: number[] = [];
+        try {
+          const auth = new Authenticator({
+            agentSocket: null,
+            prompt: null,
+            askPassword: false,
+          });
+          const settings = settingsFor(frozen.addresses[0], frozen.port, user, {
+            identityFiles: [keys.key],
+            userKnownHostsFiles: [knownHostsFile(frozen.knownHosts)],
+            serverAliveInterval: 1,
+            serverAliveCountMax: 2,
+          });
+          await auth.load([settings]);
+          const connection = await connect(settings, {
+            auth,
+            knownHosts: new KnownHostsFiles(),
+            onUnknownHost: null,
+          });
+          // Freeze the sshd processes serving the connection: the link stays up, nothing answers.
+          for (const pid of descendantsOf(frozen.pids[0])) {
+            Deno.kill(pid, "SIGSTOP");
+            stopped.push(pid);
+          }
+          const lost = await connection.closed;
+          assert.equal(lost?.kind, "unreachable");
+          assert.equal(
+            lost?.message,
+            "connection lost (no answer to keepalive)",
+          );
+        } finally {
+          for (const pid of stopped) Deno.kill(pid, "SIGCONT");
+          await frozen.stop();
+        }
+      },
+    );
 
     await t.step("unauthorized key: permission denied", async () => {
       const error = await rejection(
