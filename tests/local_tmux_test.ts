@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runSessions, type SessionsResult } from "./helpers/sessions.ts";
 import { PrivateTmux } from "./helpers/tmux.ts";
+import { assertOk, assertRefused, waitUntil } from "./helpers/assert.ts";
 import { PrivateScreen } from "./helpers/screen.ts";
 import { Pty } from "./helpers/pty.ts";
 
@@ -43,23 +44,6 @@ async function withTmux(body: (fixture: Fixture) => Promise<void>) {
     await Deno.remove(workDir, { recursive: true });
     assert.deepEqual(alive, [], "screen processes left behind");
   }
-}
-
-function assertOk(result: SessionsResult): void {
-  assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.stderr, "");
-}
-
-/** One `sessions: …` line and the exit code, nothing on stdout. */
-function assertRefused(
-  result: SessionsResult,
-  code: number,
-  message: RegExp,
-): void {
-  assert.equal(result.code, code, result.stderr);
-  assert.equal(result.stdout, "");
-  assert.match(result.stderr, /^sessions: [^\n]*\n$/);
-  assert.match(result.stderr, message);
 }
 
 interface JsonRow {
@@ -346,7 +330,7 @@ Deno.test("sessions over tmux: detach and attach from outside", async (t) => {
         "detach NAME detaches every client of that session",
         async () => {
           assertOk(await sessions(["detach", "watched"]));
-          assert.equal(await client.waitForExit(), 0);
+          assert.equal(await client.waitForExit(30_000), 0);
           const row = (await listJson(sessions)).find((row) =>
             row.name === "watched"
           );
@@ -418,16 +402,3 @@ Deno.test("sessions over tmux and screen: one name in both is a conflict", async
     assert.deepEqual(await tmux.sessionNames(), []);
   });
 });
-
-async function waitUntil(
-  condition: () => Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) {
-      throw new Error(`condition not met within ${timeoutMs} ms`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

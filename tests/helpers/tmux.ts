@@ -3,13 +3,7 @@
  * reach the user's default server, and `dispose()` ends only this server.
  */
 
-const decoder = new TextDecoder();
-
-export interface TmuxResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { type CommandResult, runCommand } from "./command.ts";
 
 export class PrivateTmux {
   /** The socket directory (TMUX_TMPDIR) of this server. */
@@ -35,19 +29,8 @@ export class PrivateTmux {
   }
 
   /** Runs `tmux ARGS` against this server. */
-  async run(args: string[]): Promise<TmuxResult> {
-    const output = await new Deno.Command("tmux", {
-      args,
-      env: this.env(),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
+  run(args: string[]): Promise<CommandResult> {
+    return runCommand("tmux", args, { env: this.env() });
   }
 
   /** Like `run`, but throws with tmux's message on a non-zero exit. */

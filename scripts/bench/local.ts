@@ -1,0 +1,165 @@
+/**
+ * The local benchmark: `sessions list` with 20 tmux and 20 screen sessions
+ * (private servers) against a bare `deno run` of an empty script, in one
+ * hyperfine run. The issue's target: at most 1.3x.
+ *
+ * Standalone: `deno run -A scripts/bench/local.ts [--write BENCHMARKS.md]`.
+ */
+import { join } from "node:path";
+import { PrivateScreen } from "../../tests/helpers/screen.ts";
+import { sessionsArgv } from "../../tests/helpers/sessions.ts";
+import { PrivateTmux } from "../../tests/helpers/tmux.ts";
+import { aptInstall, onPath, writeSection } from "./sections.ts";
+
+export const SESSIONS_PER_BACKEND = 20;
+export const TARGET_RATIO = 1.3;
+const ROUNDS = 6;
+const RUNS_PER_ROUND = 10;
+const WARMUP = 2;
+
+export interface LocalResult {
+  emptyScript: Timing;
+  list: Timing;
+  /** `list --`: the same listing through commander, to show what the fast path saves. */
+  listViaCommander: Timing;
+  ratio: number;
+  listedRows: number;
+  denoVersion: string;
+}
+
+interface Timing {
+  medianMs: number;
+  meanMs: number;
+  minMs: number;
+}
+
+function timing(samples: number[]): Timing {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return {
+    medianMs: sorted.length % 2
+      ? sorted[middle]
+      : (sorted[middle - 1] + sorted[middle]) / 2,
+    meanMs: sorted.reduce((sum, value) => sum + value, 0) / sorted.length,
+    minMs: sorted[0],
+  };
+}
+
+export async function runLocalBenchmark(
+  log: (line: string) => void = (line) => console.error(line),
+): Promise<LocalResult> {
+  if (!await onPath("hyperfine")) await aptInstall(["hyperfine"]);
+  const tmux = await PrivateTmux.create("sessions-bench-");
+  const screen = await PrivateScreen.create("scr-bench-");
+  const dir = await Deno.makeTempDir({ prefix: "sessions-bench-local-" });
+  try {
+    for (let i = 1; i <= SESSIONS_PER_BACKEND; i++) {
+      const name = `bench-${String(i).padStart(2, "0")}`;
+      await tmux.ok(["-f", "/dev/null", "new-session", "-d", "-s", name]);
+      await screen.screen(["-dmS", name, "/bin/sh"]);
+    }
+    const env = { ...tmux.env(), ...screen.env(), ZELLIJ: "", NO_COLOR: "1" };
+    const listed = await new Deno.Command(sessionsArgv()[0], {
+      args: [...sessionsArgv().slice(1), "list", "--json"],
+      env,
+      stdout: "piped",
+    }).output();
+    const listedRows = JSON.parse(new TextDecoder().decode(listed.stdout))
+      .length;
+    if (listedRows !== 2 * SESSIONS_PER_BACKEND) {
+      throw new Error(
+        `sessions list shows ${listedRows} sessions, expected ${
+          2 * SESSIONS_PER_BACKEND
+        }`,
+      );
+    }
+    const empty = join(dir, "empty.ts");
+    await Deno.writeTextFile(empty, "");
+    const commands = [
+      [Deno.execPath(), "run", "--quiet", empty].join(" "),
+      [...sessionsArgv(), "list"].join(" "),
+      [...sessionsArgv(), "list", "--"].join(" "),
+    ];
+    // The machine may be shared: rounds of hyperfine interleave the commands,
+    // so a busy spell slows all of them alike; medians resist the outliers.
+    const samples: number[][] = commands.map(() => []);
+    for (let round = 1; round <= ROUNDS; round++) {
+      log(`hyperfine round ${round}/${ROUNDS}`);
+      const exported = join(dir, `round-${round}.json`);
+      const run = await new Deno.Command("hyperfine", {
+        args: [
+          "--shell=none",
+          "--style=basic",
+          "--warmup",
+          String(WARMUP),
+          "--runs",
+          String(RUNS_PER_ROUND),
+          "--export-json",
+          exported,
+          ...commands,
+        ],
+        env,
+        stdout: "null",
+        stderr: "inherit",
+      }).output();
+      if (!run.success) throw new Error("hyperfine failed");
+      const results = JSON.parse(await Deno.readTextFile(exported))
+        .results as { times: number[] }[];
+      results.forEach((result, index) =>
+        samples[index].push(...result.times.map((seconds) => seconds * 1000))
+      );
+    }
+    const [emptyScript, list, listViaCommander] = samples.map(timing);
+    return {
+      emptyScript,
+      list,
+      listViaCommander,
+      ratio: list.medianMs / emptyScript.medianMs,
+      listedRows,
+      denoVersion: Deno.version.deno,
+    };
+  } finally {
+    await tmux.dispose();
+    await screen.dispose();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+export function formatLocalSection(result: LocalResult, date: Date): string {
+  const row = (label: string, timing: Timing) =>
+    `| ${label} | ${timing.medianMs.toFixed(1)} ms | ${
+      timing.meanMs.toFixed(1)
+    } ms | ${timing.minMs.toFixed(1)} ms |`;
+  const verdict = result.ratio <= TARGET_RATIO
+    ? `meets the target of at most ${TARGET_RATIO}x`
+    : `misses the target of at most ${TARGET_RATIO}x`;
+  return [
+    "## Local: `sessions list` start-up",
+    "",
+    `Measured ${
+      date.toISOString().slice(0, 16).replace("T", " ")
+    } UTC, Deno ${result.denoVersion}, ${navigator.hardwareConcurrency} cores, with ${SESSIONS_PER_BACKEND} tmux and ${SESSIONS_PER_BACKEND} screen sessions on private servers (${result.listedRows} rows listed), hyperfine without a shell in ${ROUNDS} rounds of ${RUNS_PER_ROUND} runs per command (after ${WARMUP} warm-up runs), so the commands take turns. \`sessions\` runs from source with the shared permission flags.`,
+    "",
+    "| command | median | mean | min |",
+    "| --- | --- | --- | --- |",
+    row("`deno run` of an empty script", result.emptyScript),
+    row("`sessions list`", result.list),
+    row(
+      "`sessions list --` (through commander, for comparison)",
+      result.listViaCommander,
+    ),
+    "",
+    `Ratio of the medians, \`sessions list\` / empty script: **${
+      result.ratio.toFixed(2)
+    }x**, which ${verdict}.`,
+    "",
+    "Reproduce: `deno task bench local` (or `deno run -A scripts/bench/local.ts --write BENCHMARKS.md`); it installs hyperfine with apt-get when missing.",
+  ].join("\n");
+}
+
+if (import.meta.main) {
+  const section = formatLocalSection(await runLocalBenchmark(), new Date());
+  console.log(section);
+  const at = Deno.args.indexOf("--write");
+  if (at >= 0) await writeSection(Deno.args[at + 1], "local", section);
+}
