@@ -1,0 +1,107 @@
+/** Which backend each command uses, with a fake PATH and environment. */
+import assert from "node:assert/strict";
+import type { ProcessRunner } from "../backends/process.ts";
+import { Backends } from "../backends/registry.ts";
+import { BackendError, type BackendName } from "../backends/types.ts";
+
+function fakeRunner(
+  installed: BackendName[],
+  env: Record<string, string> = {},
+): ProcessRunner {
+  return {
+    run: () => Promise.reject(new Error("no process may run here")),
+    interactive: () => Promise.reject(new Error("no process may run here")),
+    env: (name) => env[name],
+    which: (command) =>
+      installed.some((name) => name === command) ? `/usr/bin/${command}` : null,
+  };
+}
+
+function kindOf(action: () => unknown): string {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof BackendError) return error.kind;
+    throw error;
+  }
+  return "no error";
+}
+
+Deno.test("create prefers the backend you are inside, else tmux, zellij, screen", () => {
+  const all: BackendName[] = ["screen", "zellij", "tmux"];
+  assert.equal(new Backends(fakeRunner(all)).forCreating().name, "tmux");
+  assert.equal(
+    new Backends(fakeRunner(["screen", "zellij"])).forCreating().name,
+    "zellij",
+  );
+  assert.equal(
+    new Backends(fakeRunner(["screen"])).forCreating().name,
+    "screen",
+  );
+  assert.equal(
+    new Backends(fakeRunner(all, { STY: "123.work" })).forCreating().name,
+    "screen",
+  );
+  assert.equal(
+    new Backends(fakeRunner(all, { ZELLIJ: "0" })).forCreating().name,
+    "zellij",
+  );
+  // Empty variables (as tests and some shells leave them) mean "not inside".
+  assert.equal(
+    new Backends(fakeRunner(all, { TMUX: "", STY: "1.x" })).forCreating().name,
+    "screen",
+  );
+  // Inside a backend that is not installed here: the usual order.
+  assert.equal(
+    new Backends(fakeRunner(["tmux"], { STY: "1.x" })).forCreating().name,
+    "tmux",
+  );
+  assert.equal(
+    new Backends(fakeRunner(all, { STY: "1.x" }), "tmux").forCreating().name,
+    "tmux",
+  );
+  assert.equal(
+    kindOf(() => new Backends(fakeRunner([])).forCreating()),
+    "not-installed",
+  );
+  assert.equal(
+    kindOf(() => new Backends(fakeRunner(["tmux"]), "screen").forCreating()),
+    "not-installed",
+  );
+});
+
+Deno.test("list covers every installed backend, or only the requested one", () => {
+  const names = (backends: Backends) =>
+    backends.forListing().map((backend) => backend.name);
+  assert.deepEqual(names(new Backends(fakeRunner(["screen", "tmux"]))), [
+    "tmux",
+    "screen",
+  ]);
+  assert.deepEqual(names(new Backends(fakeRunner([]))), []);
+  assert.deepEqual(
+    names(new Backends(fakeRunner(["screen", "tmux"]), "screen")),
+    ["screen"],
+  );
+  assert.equal(
+    kindOf(() => new Backends(fakeRunner(["tmux"]), "zellij").forListing()),
+    "not-installed",
+  );
+});
+
+Deno.test("detach without a name needs to be inside (the requested) backend", () => {
+  const all: BackendName[] = ["tmux", "screen", "zellij"];
+  assert.equal(
+    new Backends(fakeRunner(all, { TMUX: "/s,1,0" })).forCurrent().name,
+    "tmux",
+  );
+  assert.equal(
+    kindOf(() => new Backends(fakeRunner(all)).forCurrent()),
+    "not-inside",
+  );
+  assert.equal(
+    kindOf(() =>
+      new Backends(fakeRunner(all, { TMUX: "/s,1,0" }), "screen").forCurrent()
+    ),
+    "not-inside",
+  );
+});
