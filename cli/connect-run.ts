@@ -5,7 +5,7 @@
  */
 import type { BackendName } from "../backends/types.ts";
 import { RemoteError } from "../remote/errors.ts";
-import { Authenticator, type Prompt } from "../remote/auth.ts";
+import { Authenticator } from "../remote/auth.ts";
 import { MissingMultiplexerError, runInteractive } from "../remote/connect.ts";
 import {
   connect,
@@ -128,21 +128,11 @@ export async function runConnect(request: ConnectRequest): Promise<number> {
   const label = target.label;
   const agentSocket = Deno.env.get("SSH_AUTH_SOCK") || null;
   const terminal = Terminal.open();
-  const prompt: Prompt = async (message, { echo }) => {
-    try {
-      return echo
-        ? await terminal.ask(message)
-        : await terminal.askSecret(message);
-    } catch (error) {
-      if (error instanceof PromptAborted) return null;
-      throw error;
-    }
-  };
   let connection: SshConnection | null = null;
   try {
     const auth = new Authenticator({
       agentSocket,
-      prompt,
+      prompt: terminal.prompt,
       askPassword: false,
       keyboardInteractive: true,
     });

@@ -4,6 +4,7 @@
  * and a guard that puts the terminal back on every way out (normal end,
  * error, Ctrl-C during the handshake, SIGTERM/SIGHUP).
  */
+import type { Prompt } from "../remote/auth.ts";
 import type { PtyTerminal, TerminalSize } from "../remote/connect.ts";
 
 const encoder = new TextEncoder();
@@ -16,7 +17,7 @@ const SIGNAL_EXIT: Partial<Record<Deno.Signal, number>> = {
   SIGTERM: 143,
 };
 
-/** The user pressed Ctrl-C or Ctrl-D at a prompt. */
+/** The user gave up at a prompt (Ctrl-D, end of input). */
 export class PromptAborted extends Error {
   constructor() {
     super("aborted at the prompt");
@@ -45,10 +46,7 @@ export class Terminal implements PtyTerminal {
   static open(): Terminal {
     const terminal = new Terminal();
     for (const [signal, status] of Object.entries(SIGNAL_EXIT)) {
-      const handler = () => {
-        terminal.restore();
-        Deno.exit(status);
-      };
+      const handler = () => terminal.exitNow(status);
       Deno.addSignalListener(signal as Deno.Signal, handler);
       terminal.signalHandlers.push([signal as Deno.Signal, handler]);
     }
@@ -116,9 +114,19 @@ export class Terminal implements PtyTerminal {
     }
   }
 
+  /** The prompt remote/auth.ts asks through: null when the user gives up. */
+  readonly prompt: Prompt = async (message, { echo }) => {
+    try {
+      return echo ? await this.ask(message) : await this.askSecret(message);
+    } catch (error) {
+      if (error instanceof PromptAborted) return null;
+      throw error;
+    }
+  };
+
   /**
    * One line: in cooked mode the terminal edits it; in raw mode (secrets)
-   * this does: backspace, Ctrl-U, Ctrl-C/Ctrl-D to abort.
+   * this does: backspace, Ctrl-U, Ctrl-D to give up, Ctrl-C to quit.
    */
   private async readLine(raw: boolean): Promise<string> {
     let line: number[] = [];
@@ -131,7 +139,9 @@ export class Terminal implements PtyTerminal {
           this.pending = bytes.slice(i + 1);
           return decoder.decode(new Uint8Array(line));
         }
-        if (raw && (byte === 0x03 || (byte === 0x04 && line.length === 0))) {
+        // Raw mode turned Ctrl-C into a byte: end as the signal would have.
+        if (raw && byte === 0x03) this.exitNow(SIGNAL_EXIT.SIGINT!);
+        if (raw && byte === 0x04 && line.length === 0) {
           throw new PromptAborted();
         }
         if (raw && (byte === 0x7f || byte === 0x08)) {
@@ -143,6 +153,15 @@ export class Terminal implements PtyTerminal {
         else line.push(byte);
       }
     }
+  }
+
+  /** Ends the process with STATUS after putting the terminal back. */
+  exitNow(status: number): never {
+    try {
+      this.say("\n");
+    } catch { /* the terminal is gone (SIGHUP) */ }
+    this.restore();
+    Deno.exit(status);
   }
 
   /**

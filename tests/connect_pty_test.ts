@@ -376,3 +376,59 @@ Deno.test("sessions connect: a lost connection says so, exits 255 and restores t
     await Deno.remove(world.dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("sessions connect: the passphrase prompt hides what is typed, gives up after three tries, and Ctrl-C there restores the terminal", async () => {
+  const world = await makeWorld();
+  const cluster = await startHost(world);
+  try {
+    const { config, knownHosts } = await writeConfig(world, cluster, "pass");
+    await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+    await Deno.writeTextFile(
+      config,
+      (await Deno.readTextFile(config)).replace(
+        world.keys.key,
+        world.keys.encryptedKey,
+      ),
+    );
+    const prompt = /Enter passphrase for key '[^']+': *$/;
+    const pty = await outerShell(world);
+    try {
+      await pty.typeLine("stty -a > stty-before");
+      await connect(pty, ["-F", config, HOST]);
+      await pty.waitFor(prompt, 20_000);
+      await pty.press("C-c");
+      await pty.waitFor(/^rc=130$/m);
+      await pty.typeLine("stty -a > stty-after");
+
+      await pty.typeLine("clear");
+      await connect(pty, ["-F", config, HOST]);
+      await pty.waitFor(prompt, 20_000);
+      await pty.typeLine(world.keys.passphrase);
+      await remoteEcho(pty, world, "unlocked");
+      assert.doesNotMatch(await pty.screen(), /correct horse/);
+      await pty.typeLine("exit");
+      await pty.waitFor(/^rc=0$/m);
+
+      await pty.typeLine("clear");
+      await connect(pty, ["-F", config, HOST]);
+      for (let attempt = 0; attempt < 3; attempt++) {
+        await pty.waitFor(
+          attempt === 0 ? prompt : /Bad passphrase, try again for .*: *$/,
+          20_000,
+        );
+        await pty.typeLine(`wrong ${attempt}`);
+      }
+      const screen = await pty.waitFor(/^rc=255$/m, 20_000);
+      assert.match(screen, /^sessions: .*passphrase/m);
+      assert.equal(
+        await readSttyFile(join(world.dir, "stty-after")),
+        await readSttyFile(join(world.dir, "stty-before")),
+      );
+    } finally {
+      await pty.dispose();
+    }
+  } finally {
+    await cluster.stop();
+    await Deno.remove(world.dir, { recursive: true }).catch(() => {});
+  }
+});
