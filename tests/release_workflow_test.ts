@@ -50,6 +50,7 @@ Deno.test("the release workflow runs on version tags and ships every target", as
       "dist/SHA256SUMS",
       "dist/sessions.rb",
       "dist/sessions.json",
+      "install.sh",
     ]
   ) {
     assert.ok(publish.includes(asset), `the release gets ${asset}`);
