@@ -141,3 +141,18 @@ async function waitForClients(inner: PrivateTmux, name: string, count: number) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+Deno.test("create --attach creates the session and attaches to it", async () => {
+  await withAttachSetup(async ({ inner, terminal, line }) => {
+    await terminal.typeLine(
+      `${
+        line(["create", "made", "--attach", "--shell", "/bin/sh"])
+      }; echo "rc=$?"`,
+    );
+    await waitForClients(inner, "made", 1);
+    await terminal.typeLine(line(["detach"]));
+    const screen = await terminal.waitFor(/rc=\d+/, TIMEOUT_MS);
+    assert.match(screen, /rc=0/);
+    assert.equal(await clientsOf(inner, "made"), 0);
+  });
+});
