@@ -37,11 +37,14 @@ export interface AuthOptions {
   prompt: Prompt | null;
   /** `--ask-pass`: one password, asked once in `load`, offered to every host after the keys. */
   askPassword: boolean;
-  /** `connect`: answer the server's keyboard-interactive prompts on the terminal. */
+  /**
+   * `connect`: when the server offers them, keyboard-interactive and
+   * password prompts on the terminal, three tries each, after the keys.
+   */
   keyboardInteractive?: boolean;
 }
 
-/** How many times a wrong passphrase is asked again, as OpenSSH does. */
+/** How many times a passphrase is asked for one key, as OpenSSH does. */
 const PASSPHRASE_TRIES = 3;
 
 /** One identity file after loading: a usable key, or why it cannot be used. */
@@ -115,6 +118,28 @@ class FilteredAgent extends OpenSSHAgent {
     });
   }
 }
+
+/** One method of the chain; `method` resolves null to skip it (e.g. the user gave up at a prompt). */
+interface AuthStep {
+  type: AuthenticationType;
+  method(): AnyAuthMethod | null | Promise<AnyAuthMethod | null>;
+}
+
+const INTERACTIVE = new Set<AuthenticationType>([
+  "password",
+  "keyboard-interactive",
+]);
+
+/** How many password / keyboard-interactive rounds the user gets (OpenSSH's NumberOfPasswordPrompts). */
+const PASSWORD_TRIES = 3;
+
+/** Lets the connection stop its connect timer while the user answers a prompt. */
+export interface PromptPauses {
+  pause(): void;
+  resume(): void;
+}
+
+const NO_PAUSES: PromptPauses = { pause() {}, resume() {} };
 
 /** What one host's connection needs from the chain. */
 export interface HostAuth {
@@ -251,7 +276,7 @@ export class Authenticator {
   }
 
   /** The auth handler for one host (no I/O: everything was read in `load`). */
-  forHost(settings: HostSettings): HostAuth {
+  forHost(settings: HostSettings, pauses: PromptPauses = NO_PAUSES): HostAuth {
     const keys: ParsedKey[] = [];
     const notes: { problem: string; hint?: string }[] = [];
     for (const path of settings.identityFiles) {
@@ -264,43 +289,85 @@ export class Authenticator {
       if (loaded.status === "ok") keys.push(loaded.key);
       else if (loaded.status === "unusable") notes.push(loaded);
     }
-    const steps: ((username: string) => AnyAuthMethod)[] = [];
+    const username = settings.user;
+    const steps: AuthStep[] = [];
     const agentSocket = this.#options.agentSocket;
     if (agentSocket) {
-      steps.push((username) => ({
+      steps.push({
         type: "agent",
-        username,
-        agent: settings.identitiesOnly
-          ? new FilteredAgent(agentSocket, keys)
-          : new OpenSSHAgent(agentSocket),
-      }));
+        method: () => ({
+          type: "agent",
+          username,
+          agent: settings.identitiesOnly
+            ? new FilteredAgent(agentSocket, keys)
+            : new OpenSSHAgent(agentSocket),
+        }),
+      });
     }
     for (const key of keys) {
-      steps.push((username) => ({ type: "publickey", username, key }));
+      steps.push({
+        type: "publickey",
+        method: () => ({ type: "publickey", username, key }),
+      });
     }
     const password = this.#password;
     if (password !== null) {
-      steps.push((username) => ({ type: "password", username, password }));
+      steps.push({
+        type: "password",
+        method: () => ({ type: "password", username, password }),
+      });
     }
     const prompt = this.#options.prompt;
+    let passwordTries = 0;
+    let gaveUp = false;
     if (this.#options.keyboardInteractive && prompt) {
-      steps.push((username) => ({
-        type: "keyboard-interactive",
-        username,
-        prompt: (_name, _instructions, _lang, questions, finish) => {
-          (async () => {
-            const answers: string[] = [];
-            for (const question of questions) {
-              answers.push(
-                (await prompt(question.prompt, {
-                  echo: question.echo ?? false,
-                })) ?? "",
-              );
-            }
-            finish(answers);
-          })();
-        },
-      }));
+      const ask = async (message: string, echo: boolean) => {
+        pauses.pause();
+        try {
+          const answer = gaveUp ? null : await prompt(message, { echo });
+          if (answer === null) gaveUp = true;
+          return answer;
+        } finally {
+          pauses.resume();
+        }
+      };
+      // As OpenSSH: keyboard-interactive before password, three tries each.
+      for (let i = 0; i < PASSWORD_TRIES; i++) {
+        steps.push({
+          type: "keyboard-interactive",
+          method: () =>
+            gaveUp ? null : {
+              type: "keyboard-interactive",
+              username,
+              prompt: (_name, _instructions, _lang, questions, finish) => {
+                (async () => {
+                  const answers: string[] = [];
+                  for (const question of questions) {
+                    answers.push(
+                      (await ask(question.prompt, question.echo ?? false)) ??
+                        "",
+                    );
+                  }
+                  finish(answers);
+                })();
+              },
+            },
+        });
+      }
+      for (let i = 0; i < PASSWORD_TRIES; i++) {
+        steps.push({
+          type: "password",
+          method: async () => {
+            const answer = await ask(
+              `${username}@${settings.hostname}'s password: `,
+              false,
+            );
+            if (answer === null) return null;
+            passwordTries++;
+            return { type: "password", username, password: answer };
+          },
+        });
+      }
     }
 
     let offered: AuthenticationType[] = [];
@@ -310,25 +377,31 @@ export class Authenticator {
       next,
     ) => {
       if (methodsLeft) offered = methodsLeft;
-      // Skip methods the server does not offer (ssh2 passes null before the first try).
-      while (steps.length > 0) {
-        const step = steps.shift()!(settings.user);
-        if (
-          !methodsLeft || methodsLeft.includes(step.type as AuthenticationType)
-        ) {
-          return next(step);
-        }
+      // ssh2 passes null before the first try: a "none" request learns what
+      // the server offers, so nothing is prompted for a method it refuses.
+      if (!methodsLeft && steps[0] && INTERACTIVE.has(steps[0].type)) {
+        return next({ type: "none", username });
       }
-      // ssh2 accepts false as "no more methods" (its types omit it).
-      return next(false as unknown as AuthenticationType);
+      (async () => {
+        while (steps.length > 0) {
+          const step = steps.shift()!;
+          if (methodsLeft && !methodsLeft.includes(step.type)) continue;
+          const method = await step.method();
+          if (method) return next(method);
+        }
+        // ssh2 accepts false as "no more methods" (its types omit it).
+        next(false as unknown as AuthenticationType);
+      })();
     };
     return {
       authHandler,
       failure: () => {
         const methods = offered.length > 0 ? offered.join(",") : "publickey";
         const note = notes[0];
-        const tried = agentSocket || keys.length > 0 || password !== null;
+        const tried = agentSocket || keys.length > 0 || password !== null ||
+          passwordTries > 0;
         const message = `permission denied (${methods})` +
+          (passwordTries > 0 ? `; ${passwordTries} wrong password(s)` : "") +
           (note
             ? `; ${note.problem}`
             : tried

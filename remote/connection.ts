@@ -252,7 +252,6 @@ function connectOne(
   options: ConnectOptions,
   sock: Duplex | null,
 ): Promise<Client> {
-  const auth = options.auth.forHost(settings);
   const timeoutMs = settings.connectTimeout !== null
     ? settings.connectTimeout * 1000
     : options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -280,6 +279,10 @@ function connectOne(
       }, timeoutMs);
     };
     const pauseTimer = () => clearTimeout(timer);
+    const auth = options.auth.forHost(settings, {
+      pause: pauseTimer,
+      resume: () => settled || armTimer(),
+    });
     client.on("ready", () => {
       if (settled) return;
       settled = true;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import type { AuthenticationType } from "ssh2";
 import { Authenticator, type AuthOptions } from "../remote/auth.ts";
 import {
   connect,
@@ -517,4 +518,54 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
     await cluster?.stop();
     await Deno.remove(keys.dir, { recursive: true });
   }
+});
+
+Deno.test("auth: password prompts only when offered, three tries", async () => {
+  const asked: string[] = [];
+  const auth = new Authenticator({
+    agentSocket: null,
+    askPassword: false,
+    keyboardInteractive: true,
+    prompt: (message) => {
+      asked.push(message);
+      return Promise.resolve(`guess${asked.length}`);
+    },
+  });
+  const settings = settingsFor("127.0.0.1", 22, "alice");
+  await auth.load([settings]);
+  const nextMethod = (
+    host: ReturnType<Authenticator["forHost"]>,
+    offered: AuthenticationType[] | null,
+  ) =>
+    new Promise((resolve) =>
+      host.authHandler(offered as AuthenticationType[], false, resolve)
+    );
+
+  const publicKeyOnly = auth.forHost(settings);
+  assert.deepEqual(await nextMethod(publicKeyOnly, null), {
+    type: "none",
+    username: "alice",
+  });
+  assert.equal(await nextMethod(publicKeyOnly, ["publickey"]), false);
+  assert.deepEqual(asked, []);
+
+  const withPassword = auth.forHost(settings);
+  await nextMethod(withPassword, null);
+  for (const guess of ["guess1", "guess2", "guess3"]) {
+    assert.deepEqual(
+      await nextMethod(withPassword, ["publickey", "password"]),
+      {
+        type: "password",
+        username: "alice",
+        password: guess,
+      },
+    );
+  }
+  assert.equal(
+    await nextMethod(withPassword, ["publickey", "password"]),
+    false,
+  );
+  assert.equal(asked.length, 3);
+  assert.equal(asked[0], "alice@127.0.0.1's password: ");
+  assert.match(withPassword.failure().message, /3 wrong password/);
 });
