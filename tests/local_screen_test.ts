@@ -231,6 +231,12 @@ Deno.test("sessions over screen: --all shows dead sessions", async () => {
       ) => [row.name, row.state]),
       [["doomed", "dead"]],
     );
+    // Its name stays taken until kill removes the dead socket.
+    assertRefused(
+      await sessions(["create", "doomed", "--shell", "/bin/sh"]),
+      4,
+      /'doomed' already exists/,
+    );
     assertOk(await sessions(["kill", "doomed"]));
     assert.deepEqual(await screen.entries(), []);
   });
