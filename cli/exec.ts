@@ -36,7 +36,10 @@ import {
 } from "../remote/ssh-config.ts";
 import { loadSessionsConfig } from "../remote/settings.ts";
 import { Authenticator, type Prompt } from "../remote/auth.ts";
-import type { UnknownHostKey } from "../remote/connection.ts";
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  type UnknownHostKey,
+} from "../remote/connection.ts";
 import { execOnHosts } from "../remote/exec.ts";
 import { KnownHostsFiles } from "../remote/known-hosts.ts";
 import { PromptAborted, Terminal } from "./terminal.ts";
@@ -47,7 +50,6 @@ import {
   type TargetGroups,
 } from "../remote/targets.ts";
 
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** Runs shorter than this never show a progress line. */
 const PROGRESS_DELAY_MS = 1_000;
 const PROGRESS_INTERVAL_MS = 250;
@@ -80,16 +82,18 @@ export async function runExec(
   }
   // Prompts (passphrases, --ask-pass, unknown host keys) only when standard input is a terminal.
   const terminal = plan.stdin === null ? Terminal.open() : null;
+  const agentSocket = Deno.env.get("SSH_AUTH_SOCK") || null;
   const outcomes: (HostOutcome | undefined)[] = new Array(plan.hosts.length);
   const sink = createSink(plan);
-  const progress = new Progress(plan, outcomes);
+  let progress: Progress | null = null;
   try {
     const auth = new Authenticator({
-      agentSocket: Deno.env.get("SSH_AUTH_SOCK") || null,
+      agentSocket,
       prompt: terminal && promptOn(terminal),
       askPassword: flags.askPass === true,
     });
     await auth.load(plan.hosts);
+    const shown = progress = new Progress(plan, outcomes);
     await execOnHosts(
       plan.hosts,
       plan.command,
@@ -103,21 +107,28 @@ export async function runExec(
         auth,
         knownHosts: new KnownHostsFiles(),
         confirmUnknownHosts: terminal && Deno.stderr.isTerminal()
-          ? (keys) => askToAccept(terminal, keys)
+          ? async (keys) => {
+            shown.hold(true);
+            try {
+              return await askToAccept(terminal, keys);
+            } finally {
+              shown.hold(false);
+            }
+          }
           : null,
-        agentSocket: Deno.env.get("SSH_AUTH_SOCK") || null,
+        agentSocket,
       },
       {
         onOutput: (index, stream, chunk) => sink.output(index, stream, chunk),
         onResult: (result) => {
-          progress.clear();
+          shown.clear();
           outcomes[result.index] = result;
           sink.finished(result.index, result);
         },
       },
     );
   } finally {
-    progress.stop();
+    progress?.stop();
     terminal?.restore();
   }
   sink.end();
@@ -317,6 +328,7 @@ class Progress {
   #delay: ReturnType<typeof setTimeout> | undefined;
   #interval: ReturnType<typeof setInterval> | undefined;
   #shown = false;
+  #held = false;
 
   constructor(
     private readonly plan: ExecPlan,
@@ -329,7 +341,14 @@ class Progress {
     }, PROGRESS_DELAY_MS);
   }
 
+  /** While held (a question is on the terminal) nothing is drawn. */
+  hold(held: boolean): void {
+    this.clear();
+    this.#held = held;
+  }
+
   #draw(): void {
+    if (this.#held) return;
     let done = 0;
     let notOk = 0;
     for (const outcome of this.outcomes) {

@@ -108,6 +108,8 @@ export interface Measurement {
   /** Hosts whose address appeared in the output (uname -n prints the machine name, so lines are counted). */
   answered: number;
   exitCode: number;
+  /** The 1-minute load average just before the run: these machines are shared. */
+  loadBefore: number;
 }
 
 async function ensureInstalled(tools: Tool[]): Promise<void> {
@@ -140,6 +142,9 @@ async function measure(
 ): Promise<Measurement> {
   const timeFile = join(dir, "time.out");
   const argv = await tool.argv(hosts, sshConfig, dir);
+  const loadBefore = Number(
+    (await Deno.readTextFile("/proc/loadavg")).split(" ")[0],
+  );
   const child = new Deno.Command("/usr/bin/time", {
     args: ["-o", timeFile, "-f", "%e %U %S", ...argv],
     env: { NO_COLOR: "1", ...tool.env?.(sshConfig) },
@@ -170,6 +175,7 @@ async function measure(
     peakRssMb: peakKb / 1024,
     answered,
     exitCode: output.code,
+    loadBefore,
   };
 }
 
@@ -189,15 +195,15 @@ function sshConfigText(cluster: SshdCluster, key: string, known: string) {
 
 export function formatTable(rows: Measurement[]): string {
   const header = [
-    "| hosts | tool | wall (s) | client CPU (s) | CPU per host (ms) | peak memory (MB) | hosts answered |",
-    "| ----: | ---- | -------: | -------------: | ----------------: | ---------------: | -------------: |",
+    "| hosts | tool | wall (s) | client CPU (s) | CPU per host (ms) | peak memory (MB) | hosts answered | load before |",
+    "| ----: | ---- | -------: | -------------: | ----------------: | ---------------: | -------------: | ----------: |",
   ];
   const body = rows.map((row) =>
     `| ${row.hosts} | ${row.tool} | ${row.wallSeconds.toFixed(2)} | ${
       row.cpuSeconds.toFixed(2)
     } | ${(row.cpuSeconds * 1000 / row.hosts).toFixed(1)} | ${
       row.peakRssMb.toFixed(0)
-    } | ${row.answered}/${row.hosts} |`
+    } | ${row.answered}/${row.hosts} | ${row.loadBefore.toFixed(1)} |`
   );
   return [...header, ...body].join("\n");
 }
@@ -259,7 +265,7 @@ export function formatSection(rows: Measurement[], date: Date): string {
     "",
     `Measured ${
       date.toISOString().slice(0, 16).replace("T", " ")
-    } UTC on ${navigator.hardwareConcurrency} cores, fan-out ${FAN_OUT} for every tool, against the same real sshds on loopback addresses (one sshd per 16 addresses). Client CPU is user+sys of the whole process tree (GNU time; every tool waits for its ssh children); peak memory is the largest sum of resident memory of the tree, sampled from /proc every ${SAMPLE_INTERVAL_MS} ms. \`sessions\` runs as \`deno run\` from source (no compiled binary here), so its figures include Deno's start-up.`,
+    } UTC on ${navigator.hardwareConcurrency} cores, fan-out ${FAN_OUT} for every tool, against the same real sshds on loopback addresses (one sshd per 16 addresses). Client CPU is user+sys of the whole process tree (GNU time; every tool waits for its ssh children); peak memory is the largest sum of resident memory of the tree, sampled from /proc every ${SAMPLE_INTERVAL_MS} ms. \`sessions\` runs as \`deno run\` from source (no compiled binary here), so its figures include Deno's start-up. The sshds run on the same 2 cores as the clients and the machine is shared with other work (see the load column), so wall times are noisy and mostly measure the servers; client CPU and memory are the stable figures.`,
     "",
     formatTable(rows),
     "",
