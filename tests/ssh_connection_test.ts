@@ -89,6 +89,15 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
     };
     const knownStore = () => knownHostsFile(cluster!.knownHosts);
 
+    /** The error of connecting to the first host with only the key at PATH. */
+    const refusedWithKey = (path: string) =>
+      rejection(
+        tryConnect(
+          settingsFor(addresses[0], port, user, { identityFiles: [path] }),
+          knownStore(),
+        ),
+      );
+
     await t.step("key file", async () => {
       const out = await tryConnect(
         settingsFor(addresses[0], port, user, { identityFiles: [keys.key] }),
@@ -137,14 +146,7 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
     await t.step(
       "encrypted key without a terminal: auth error naming the key",
       async () => {
-        const error = await rejection(
-          tryConnect(
-            settingsFor(addresses[0], port, user, {
-              identityFiles: [keys.encryptedKey],
-            }),
-            knownStore(),
-          ),
-        );
+        const error = await refusedWithKey(keys.encryptedKey);
         assert.equal(error.kind, "auth");
         assert.match(
           error.message,
@@ -274,14 +276,7 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
     );
 
     await t.step("unauthorized key: permission denied", async () => {
-      const error = await rejection(
-        tryConnect(
-          settingsFor(addresses[0], port, user, {
-            identityFiles: [keys.unauthorizedKey],
-          }),
-          knownStore(),
-        ),
-      );
+      const error = await refusedWithKey(keys.unauthorizedKey);
       assert.equal(error.kind, "auth");
       assert.equal(error.message, "permission denied (publickey)");
     });
