@@ -5,6 +5,9 @@ import { runCommand } from "./helpers/command.ts";
 import { PrivateTmux } from "./helpers/tmux.ts";
 import { PrivateScreen } from "./helpers/screen.ts";
 import { Pty } from "./helpers/pty.ts";
+import { Command, Option } from "@commander-js/extra-typings";
+import { programSpec } from "../cli/completion/spec.ts";
+import { completionScript } from "../cli/completion/scripts.ts";
 
 const SSH_CONFIG = `Host web1 web2
   User deploy
@@ -413,4 +416,55 @@ Deno.test("completion scripts", async (t) => {
       },
     );
   });
+});
+
+Deno.test("a command or flag added to the tree appears in every script", async () => {
+  const program = new Command("demo")
+    .option("--color <when>", "colour")
+    .addCommand(
+      new Command("frobnicate")
+        .description("frobnicate it")
+        .addOption(
+          new Option("--level <n>", "how much").choices(["low", "high"]),
+        )
+        .option("--config <file>", "read FILE")
+        .addOption(new Option("--secret").hideHelp()),
+    );
+  const spec = programSpec(program);
+  assert.deepEqual(spec.commands.map((command) => command.name), [
+    "frobnicate",
+  ]);
+  const frobnicate = spec.commands[0];
+  assert.deepEqual(
+    frobnicate.options.map((
+      option,
+    ) => [option.long, option.value?.type ?? null]),
+    [["--level", "choices"], ["--config", "file"], ["--help", null], [
+      "--color",
+      "none",
+    ]],
+    "own options, help, then the program's options; hidden ones left out",
+  );
+  const bash = completionScript("bash", spec);
+  assert.match(
+    bash,
+    /"frobnicate --level"\) COMPREPLY=\(\$\(compgen -W 'low high'/,
+  );
+  assert.match(bash, /frobnicate\) words='--level --config --help -h --color'/);
+  assert.match(bash, /^complete -F _demo demo$/m);
+  assert.doesNotMatch(bash, /secret/);
+  const zsh = completionScript("zsh", spec);
+  assert.match(zsh, /'frobnicate:frobnicate it'/);
+  assert.match(zsh, /'--config=\[read FILE\]:value:_files'/);
+  const fish = completionScript("fish", spec);
+  assert.match(
+    fish,
+    /complete -c demo -n '__fish_seen_subcommand_from frobnicate' -l level -x -a 'low high' -d 'how much'/,
+  );
+  for (
+    const [shell, script] of [["bash", bash], ["zsh", zsh], ["fish", fish]]
+  ) {
+    const result = await runCommand(shell, ["-n", "-c", script]);
+    assert.equal(result.code, 0, `${shell} -n: ${result.stderr}`);
+  }
 });

@@ -293,6 +293,34 @@ Deno.test("install.sh against a local release server", async (t) => {
       );
     }
 
+    await t.step(
+      "a user who is not root gets ~/.local/bin by default",
+      async () => {
+        const tools = await toolDir(work, ["curl"]);
+        // A stand-in `id` (the tests run as root; /usr/local/bin is not to be touched).
+        await Deno.remove(join(tools, "id"));
+        await Deno.writeTextFile(join(tools, "id"), "#!/bin/sh\necho 1000\n");
+        await Deno.chmod(join(tools, "id"), 0o755);
+        const home = join(work, "home");
+        const result = await runInstall({
+          PATH: tools,
+          HOME: home,
+          SESSIONS_BASE_URL: server.baseUrl,
+        });
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(
+          result.stdout,
+          new RegExp(
+            `^installed sessions 2\\.0\\.0 to ${home}/\\.local/bin/sessions\n`,
+          ),
+        );
+        assert.match(
+          await runInstalled(join(home, ".local", "bin", "sessions")),
+          /^sessions stand-in 2\.0\.0 /,
+        );
+      },
+    );
+
     await t.step("with neither curl nor wget it says so", async () => {
       const dir = freshDir();
       const result = await runInstall(baseEnv(await toolDir(work, []), dir));
