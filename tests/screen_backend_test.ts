@@ -360,3 +360,15 @@ Deno.test("screen backend: a create screen reports but does not do is a failure"
     ["-ls"],
   ]);
 });
+
+Deno.test("screen backend: screen's own refusal to list is an error, not 'no sessions'", async () => {
+  await withScreen(async (screen, backend) => {
+    await Deno.chmod(screen.dir, 0o755);
+    try {
+      const error = await rejectsWith(backend.list({ all: false }), "failed");
+      assert.match(error.message, /must have mode 700/);
+    } finally {
+      await Deno.chmod(screen.dir, 0o700);
+    }
+  });
+});
