@@ -12,6 +12,7 @@ import { sessionsShellLine } from "./helpers/sessions.ts";
 import {
   type ClientKeys,
   createClientKeys,
+  descendantsOf,
   generateHostKey,
   type SshdCluster,
   startSshd,
@@ -25,6 +26,8 @@ interface World {
   keys: ClientKeys;
   /** TMUX_TMPDIR of the remote side's tmux (with a trailing slash, so `"$TMUX_TMPDIR"X` stays inside it). */
   remoteTmux: string;
+  /** SCREENDIR of the remote side's screen (mode 700, as screen insists). */
+  remoteScreen: string;
 }
 
 async function makeWorld(): Promise<World> {
@@ -33,7 +36,16 @@ async function makeWorld(): Promise<World> {
   await Deno.mkdir(join(home, ".ssh"), { recursive: true });
   const remoteTmux = join(dir, "rtmux") + "/";
   await Deno.mkdir(remoteTmux);
-  return { dir, home, keys: await createClientKeys(join(dir)), remoteTmux };
+  const remoteScreen = join(dir, "rscreen");
+  await Deno.mkdir(remoteScreen, { mode: 0o700 });
+  await Deno.chmod(remoteScreen, 0o700);
+  return {
+    dir,
+    home,
+    keys: await createClientKeys(join(dir)),
+    remoteTmux,
+    remoteScreen,
+  };
 }
 
 function startHost(world: World, hostKey?: SshdCluster["hostKey"]) {
@@ -41,7 +53,9 @@ function startHost(world: World, hostKey?: SshdCluster["hostKey"]) {
     count: 1,
     keys: world.keys,
     hostKey,
-    extraConfig: [`SetEnv TMUX_TMPDIR=${world.remoteTmux}`],
+    extraConfig: [
+      `SetEnv TMUX_TMPDIR=${world.remoteTmux} SCREENDIR=${world.remoteScreen}`,
+    ],
   });
 }
 
@@ -110,6 +124,37 @@ async function remoteEcho(
     (screen) => screen.split("\n").includes(`${label}=${world.remoteTmux}`),
     20_000,
   );
+}
+
+/** The PID of the `sessions` process running in the pane. */
+async function sessionsPid(pty: Pty): Promise<number> {
+  const panePid = Number(
+    (await pty.tmux.ok(["display-message", "-p", "-t", "=pty:", "#{pane_pid}"]))
+      .trim(),
+  );
+  const found = descendantsOf(panePid).filter((pid) => {
+    try {
+      const argv = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+      return argv.some((arg) => arg.endsWith("main.ts")) &&
+        argv.includes("connect");
+    } catch {
+      return false;
+    }
+  });
+  assert.equal(found.length, 1, `sessions processes: ${found}`);
+  return found[0];
+}
+
+/** Ends the screen sessions the remote side started (by PID, from their socket names). */
+async function stopRemoteScreens(world: World): Promise<void> {
+  for await (const entry of Deno.readDir(world.remoteScreen)) {
+    const pid = Number(entry.name.split(".")[0]);
+    if (Number.isInteger(pid) && pid > 0) {
+      try {
+        Deno.kill(pid, "SIGTERM");
+      } catch { /* already gone */ }
+    }
+  }
 }
 
 async function readSttyFile(path: string): Promise<string> {
@@ -188,6 +233,81 @@ Deno.test("sessions connect in a real terminal", async (t) => {
         await pty.dispose();
       }
     });
+
+    await t.step(
+      "a full-screen program works, and SIGTERM to sessions restores the terminal",
+      async () => {
+        const pty = await outerShell(world);
+        try {
+          await pty.typeLine("stty -a > stty-before");
+          await connect(pty, ["-F", config, HOST, "--command", "top -d 1"]);
+          await pty.waitFor(/load average.*[\s\S]*PID\s+USER/, 20_000);
+          await pty.press("q");
+          await pty.waitFor(/^rc=0$/m, 20_000);
+          await pty.typeLine("clear");
+          await connect(pty, ["-F", config, HOST]);
+          await remoteEcho(pty, world, "before-term");
+          Deno.kill(await sessionsPid(pty), "SIGTERM");
+          await pty.waitFor(/^rc=143$/m, 20_000);
+          await pty.typeLine("stty -a > stty-after");
+          await pty.typeLine("echo saved");
+          await pty.waitFor(/^saved$/m);
+          assert.equal(
+            await readSttyFile(join(world.dir, "stty-after")),
+            await readSttyFile(join(world.dir, "stty-before")),
+          );
+        } finally {
+          await pty.dispose();
+        }
+      },
+    );
+
+    await t.step(
+      "--session with --backend screen survives the client being killed",
+      async () => {
+        let pty = await outerShell(world);
+        try {
+          await connect(pty, [
+            "-F",
+            config,
+            HOST,
+            "--session",
+            "work",
+            "--backend",
+            "screen",
+          ]);
+          await pty.typeLine("MARKER=kept; sleep 4343 &");
+          await remoteEcho(pty, world, "in-screen");
+          assert.match(
+            (await pty.screen()).split("\n").join(" "),
+            /in-screen/,
+          );
+          // No chance to clean up: the remote side only sees the connection drop.
+          Deno.kill(await sessionsPid(pty), "SIGKILL");
+        } finally {
+          await pty.dispose();
+        }
+        pty = await outerShell(world);
+        try {
+          await connect(pty, [
+            "-F",
+            config,
+            HOST,
+            "--backend",
+            "screen",
+            "--session",
+            "work",
+          ]);
+          await pty.typeLine('clear; echo "marker=$MARKER"; jobs');
+          await pty.waitFor(/^marker=kept\s*$/m, 20_000);
+          await pty.waitFor(/sleep 4343/);
+          await pty.typeLine("kill %1; exit");
+          await pty.waitFor(/^rc=0$/m, 20_000);
+        } finally {
+          await pty.dispose();
+        }
+      },
+    );
 
     await t.step(
       "an unknown host key is asked about: no writes nothing, yes records one line",
@@ -342,6 +462,7 @@ Deno.test("sessions connect in a real terminal", async (t) => {
     );
   } finally {
     await remoteTmux(world, ["kill-server"]);
+    await stopRemoteScreens(world);
     await cluster.stop();
     await Deno.remove(world.dir, { recursive: true }).catch(() => {});
   }
