@@ -3,7 +3,6 @@
  * backend calls, text or JSON out. No commander here: the `list` fast path
  * (cli/fast-path.ts) runs `runList` without loading it.
  */
-import { isAbsolute, resolve } from "node:path";
 import { type ProcessRunner, systemRunner } from "../backends/process.ts";
 import { Backends } from "../backends/registry.ts";
 import {
@@ -153,9 +152,14 @@ export async function runCreate(
       `invalid ${backend.name} session name '${name}': ${problem}`,
     );
   }
-  const directory = await existingDirectory(options.directory ?? Deno.cwd());
+  // Loaded here, not at start-up: node: modules cost `list` about 30 ms.
+  const { resolve } = await import("node:path");
+  const directory = await existingDirectory(
+    resolve(options.directory ?? "."),
+  );
   const shell = await executableShell(
     options.shell ?? (runner.env("SHELL") || "/bin/sh"),
+    resolve,
     runner,
   );
   if (options.attach) requireTerminal();
@@ -177,8 +181,7 @@ export async function runCreate(
   }
 }
 
-async function existingDirectory(path: string): Promise<string> {
-  const absolute = resolve(path);
+async function existingDirectory(absolute: string): Promise<string> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(absolute);
@@ -200,16 +203,17 @@ async function existingDirectory(path: string): Promise<string> {
 /** SHELL as an absolute path: a bare name is looked up on PATH, like a shell would. */
 async function executableShell(
   shell: string,
+  resolve: (path: string) => string,
   runner: ProcessRunner,
 ): Promise<string> {
-  const absolute = shell.includes("/")
-    ? resolve(shell)
-    : runner.which(shell) ?? shell;
-  let info: Deno.FileInfo | null = null;
-  if (isAbsolute(absolute)) {
-    info = await Deno.stat(absolute).catch(() => null);
-  }
-  if (!info || !info.isFile || ((info.mode ?? 0o111) & 0o111) === 0) {
+  const absolute = shell.includes("/") ? resolve(shell) : runner.which(shell);
+  const info = absolute === null
+    ? null
+    : await Deno.stat(absolute).catch(() => null);
+  if (
+    absolute === null || !info || !info.isFile ||
+    ((info.mode ?? 0o111) & 0o111) === 0
+  ) {
     throw usageError(
       `shell '${shell}' is not an executable file`,
       "pass an existing shell with --shell, e.g. --shell /bin/sh",
