@@ -11,7 +11,12 @@ import {
   type SshdCluster,
   startSshd,
 } from "./helpers/sshd.ts";
-import { runSessions, type SessionsResult } from "./helpers/sessions.ts";
+import {
+  runSessions,
+  type SessionsResult,
+  sessionsShellLine,
+} from "./helpers/sessions.ts";
+import { Pty } from "./helpers/pty.ts";
 
 /** Prints the address the connection arrived at: which stand-in host ran it. */
 const WHO = 'set -- $SSH_CONNECTION; echo "$3"';
@@ -369,6 +374,54 @@ Deno.test("sessions exec against real sshds", async (t) => {
           "true",
         ]);
         assert.equal(again.code, 0, again.stderr);
+      },
+    );
+
+    await t.step(
+      "on a terminal: one question for every unknown key, then the run",
+      async () => {
+        await Deno.writeTextFile(fixture.knownHosts, "");
+        const pty = await Pty.start({
+          command: sessionsShellLine([
+            "exec",
+            "-F",
+            fixture.config,
+            "--targets",
+            `${a},${b}`,
+            "--parallel",
+            WHO,
+          ]),
+          env: { ...fixture.env, NO_COLOR: "1" },
+          cols: 160,
+        });
+        try {
+          const question = await pty.waitFor(/\(yes\/no\)\?$/, 30_000);
+          assert.equal(question.match(/\(yes\/no\)/g)?.length, 1);
+          assert.match(question, /these 2 hosts/);
+          for (const address of [a, b]) {
+            assert.match(
+              question,
+              new RegExp(
+                `${address.replaceAll(".", "\\.")} +ssh-ed25519 ${
+                  fixture.cluster.hostKey.fingerprint.replace(/[+/]/g, "\\$&")
+                }`,
+              ),
+            );
+          }
+          await pty.typeLine("yes");
+          assert.equal(await pty.waitForExit(30_000), 0, await pty.screen());
+          const screen = await pty.screen();
+          assert.match(
+            screen,
+            new RegExp(`${a.replaceAll(".", "\\.")} \\| ${a}`),
+          );
+          assert.match(screen, /2 hosts: 2 succeeded/);
+          const recorded = (await Deno.readTextFile(fixture.knownHosts))
+            .trimEnd().split("\n");
+          assert.equal(recorded.length, 2);
+        } finally {
+          await pty.dispose();
+        }
       },
     );
 
