@@ -154,6 +154,7 @@ export class Authenticator {
   readonly #keys = new Map<string, LoadedKey>();
   /** Public keys the agent holds (read once; empty without an agent). */
   #agentKeys: ParsedKey[] = [];
+  #agentRead = false;
   #password: string | null = null;
 
   constructor(options: AuthOptions) {
@@ -173,7 +174,8 @@ export class Authenticator {
       }
     }
     const fresh = [...paths].filter((path) => !this.#keys.has(path));
-    if (fresh.length > 0 && this.#options.agentSocket) {
+    if (fresh.length > 0 && this.#options.agentSocket && !this.#agentRead) {
+      this.#agentRead = true;
       this.#agentKeys = await agentIdentities(this.#options.agentSocket);
     }
     // One at a time: a passphrase prompt must not race another.
@@ -305,6 +307,13 @@ export class Authenticator {
       });
     }
     for (const key of keys) {
+      // As OpenSSH: a key the agent already offered is not offered again
+      // (each try counts against the server's MaxAuthTries).
+      if (
+        agentSocket && this.#agentKeys.some((held) => samePublicKey(held, key))
+      ) {
+        continue;
+      }
       steps.push({
         type: "publickey",
         method: () => ({ type: "publickey", username, key }),

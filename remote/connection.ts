@@ -225,6 +225,13 @@ export function classifyClientError(
           : "no answer to the SSH handshake",
       );
   }
+  if (/too many authentication failures/i.test(error.message)) {
+    return new RemoteError(
+      "auth",
+      "permission denied: too many authentication failures",
+      "the server allows few tries (MaxAuthTries): name the right key with --key and IdentitiesOnly yes",
+    );
+  }
   if (/before handshake/i.test(error.message)) {
     return new RemoteError(
       "unreachable",
