@@ -301,6 +301,48 @@ Deno.test("sessions exec against real sshds", async (t) => {
       assert.match(result.stderr, /1 failed, 1 unreachable, 1 timed out/);
     });
 
+    await t.step(
+      "the sessions config file: groups and a default timeout, under the flags",
+      async () => {
+        const configDir = join(fixture.env.XDG_CONFIG_HOME, "sessions");
+        await Deno.mkdir(configDir, { recursive: true });
+        await Deno.writeTextFile(
+          join(configDir, "config"),
+          `timeout 1s\ngroup pair ${a},${b}\n`,
+        );
+        try {
+          const timedOut = await exec(fixture, [
+            "--targets",
+            "@pair",
+            "--parallel",
+            "--json",
+            "sleep 30",
+          ]);
+          assert.equal(timedOut.code, 8, timedOut.stderr);
+          assert.deepEqual(
+            timedOut.stdout.trimEnd().split("\n").map((line) =>
+              JSON.parse(line).error.kind
+            ),
+            ["timeout", "timeout"],
+          );
+          const flagWins = await exec(fixture, [
+            "--targets",
+            "@pair",
+            "--timeout",
+            "20s",
+            "sleep 2; echo done",
+          ]);
+          assert.equal(flagWins.code, 0, flagWins.stderr);
+          await Deno.writeTextFile(join(configDir, "config"), "timeout soon\n");
+          const malformed = await exec(fixture, ["--targets", a, "true"]);
+          assert.equal(malformed.code, 2);
+          assert.match(malformed.stderr, /^sessions: .*config:1: /);
+        } finally {
+          await Deno.remove(configDir, { recursive: true });
+        }
+      },
+    );
+
     await t.step("usage errors: one line, exit 2, nothing run", async (t) => {
       for (
         const [what, args, pattern] of [
