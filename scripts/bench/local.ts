@@ -25,18 +25,23 @@ export interface LocalResult {
   ratio: number;
   listedRows: number;
   denoVersion: string;
+  /** `/proc/loadavg`'s three figures: a busy machine makes every figure above larger. */
+  loadAverage: string;
 }
 
 interface Timing {
   medianMs: number;
   meanMs: number;
   minMs: number;
+  /** Mean user+system CPU time of the process and its children (tmux, screen). */
+  cpuMs: number;
 }
 
-function timing(samples: number[]): Timing {
+function timing(samples: number[], cpuMs: number[]): Timing {
   const sorted = [...samples].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return {
+    cpuMs: cpuMs.reduce((sum, value) => sum + value, 0) / cpuMs.length,
     medianMs: sorted.length % 2
       ? sorted[middle]
       : (sorted[middle - 1] + sorted[middle]) / 2,
@@ -83,6 +88,7 @@ export async function runLocalBenchmark(
     // The machine may be shared: rounds of hyperfine interleave the commands,
     // so a busy spell slows all of them alike; medians resist the outliers.
     const samples: number[][] = commands.map(() => []);
+    const cpu: number[][] = commands.map(() => []);
     for (let round = 1; round <= ROUNDS; round++) {
       log(`hyperfine round ${round}/${ROUNDS}`);
       const exported = join(dir, `round-${round}.json`);
@@ -104,12 +110,15 @@ export async function runLocalBenchmark(
       }).output();
       if (!run.success) throw new Error("hyperfine failed");
       const results = JSON.parse(await Deno.readTextFile(exported))
-        .results as { times: number[] }[];
-      results.forEach((result, index) =>
-        samples[index].push(...result.times.map((seconds) => seconds * 1000))
-      );
+        .results as { times: number[]; user: number; system: number }[];
+      results.forEach((result, index) => {
+        samples[index].push(...result.times.map((seconds) => seconds * 1000));
+        cpu[index].push((result.user + result.system) * 1000);
+      });
     }
-    const [emptyScript, list, listViaCommander] = samples.map(timing);
+    const [emptyScript, list, listViaCommander] = samples.map((times, index) =>
+      timing(times, cpu[index])
+    );
     return {
       emptyScript,
       list,
@@ -117,6 +126,8 @@ export async function runLocalBenchmark(
       ratio: list.medianMs / emptyScript.medianMs,
       listedRows,
       denoVersion: Deno.version.deno,
+      loadAverage: (await Deno.readTextFile("/proc/loadavg")).split(" ")
+        .slice(0, 3).join(" "),
     };
   } finally {
     await tmux.dispose();
@@ -129,7 +140,7 @@ export function formatLocalSection(result: LocalResult, date: Date): string {
   const row = (label: string, timing: Timing) =>
     `| ${label} | ${timing.medianMs.toFixed(1)} ms | ${
       timing.meanMs.toFixed(1)
-    } ms | ${timing.minMs.toFixed(1)} ms |`;
+    } ms | ${timing.minMs.toFixed(1)} ms | ${timing.cpuMs.toFixed(1)} ms |`;
   const verdict = result.ratio <= TARGET_RATIO
     ? `meets the target of at most ${TARGET_RATIO}x`
     : `misses the target of at most ${TARGET_RATIO}x`;
@@ -140,8 +151,8 @@ export function formatLocalSection(result: LocalResult, date: Date): string {
       date.toISOString().slice(0, 16).replace("T", " ")
     } UTC, Deno ${result.denoVersion}, ${navigator.hardwareConcurrency} cores, with ${SESSIONS_PER_BACKEND} tmux and ${SESSIONS_PER_BACKEND} screen sessions on private servers (${result.listedRows} rows listed), hyperfine without a shell in ${ROUNDS} rounds of ${RUNS_PER_ROUND} runs per command (after ${WARMUP} warm-up runs), so the commands take turns. \`sessions\` runs from source with the shared permission flags.`,
     "",
-    "| command | median | mean | min |",
-    "| --- | --- | --- | --- |",
+    "| command | median | mean | min | CPU (user+sys) |",
+    "| --- | --- | --- | --- | --- |",
     row("`deno run` of an empty script", result.emptyScript),
     row("`sessions list`", result.list),
     row(
@@ -151,7 +162,9 @@ export function formatLocalSection(result: LocalResult, date: Date): string {
     "",
     `Ratio of the medians, \`sessions list\` / empty script: **${
       result.ratio.toFixed(2)
-    }x**, which ${verdict}.`,
+    }x**, which ${verdict}. Ratio of CPU time: ${
+      (result.list.cpuMs / result.emptyScript.cpuMs).toFixed(2)
+    }x (less sensitive to other load on the machine; it includes the tmux and screen clients \`list\` runs). Load average when done: ${result.loadAverage}.`,
     "",
     "Reproduce: `deno task bench local` (or `deno run -A scripts/bench/local.ts --write BENCHMARKS.md`); it installs hyperfine with apt-get when missing.",
   ].join("\n");
