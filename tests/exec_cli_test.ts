@@ -343,6 +343,33 @@ Deno.test("sessions exec against real sshds", async (t) => {
       },
     );
 
+    await t.step(
+      "an SSH config warning is printed once per run, not per host",
+      async () => {
+        const config = join(fixture.dir, "ssh_config_match_exec");
+        await Deno.writeTextFile(
+          config,
+          'Match exec "true"\n  User nobody\n' +
+            await Deno.readTextFile(fixture.config),
+        );
+        const result = await runSessions([
+          "exec",
+          "-F",
+          config,
+          "--targets",
+          fixture.targets,
+          "--parallel",
+          "true",
+        ], { env: fixture.env });
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(
+          result.stderr.match(/Match exec/g)?.length,
+          1,
+          result.stderr,
+        );
+      },
+    );
+
     await t.step("usage errors: one line, exit 2, nothing run", async (t) => {
       for (
         const [what, args, pattern] of [
