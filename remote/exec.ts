@@ -243,6 +243,22 @@ type Connected =
   | { status: "connected"; connection: SshConnection; connectMs: number }
   | { status: "failed"; error: RemoteError; connectMs: number };
 
+/** Connects one host; `waitedMs` is time spent on the user's answer, not counted. */
+async function connectHost(
+  settings: HostSettings,
+  options: ConnectOptions,
+  waitedMs: () => number = () => 0,
+): Promise<Connected> {
+  const started = performance.now();
+  const elapsed = () => performance.now() - started - waitedMs();
+  try {
+    const connection = await connect(settings, options);
+    return { status: "connected", connection, connectMs: elapsed() };
+  } catch (error) {
+    return { status: "failed", error: errorOf(error), connectMs: elapsed() };
+  }
+}
+
 /**
  * Runs COMMAND on every host; returns the results in host order (each is
  * also passed to `onResult` as soon as that host is done).
@@ -309,6 +325,13 @@ export async function execOnHosts(
     }
     report(index, connectMs + performance.now() - started, outcome);
   };
+  const settle = async (index: number, host: Connected) => {
+    if (host.status === "failed") {
+      report(index, host.connectMs, failed(host.error));
+    } else {
+      await run(index, host.connection, host.connectMs);
+    }
+  };
   const connectOptions = (
     onUnknownHost: ConnectOptions["onUnknownHost"],
   ): ConnectOptions => ({
@@ -327,15 +350,7 @@ export async function execOnHosts(
   if (!asks) {
     const direct = connectOptions(null);
     await fanOut(hosts.length, options.parallel, async (index) => {
-      const started = performance.now();
-      let connection: SshConnection;
-      try {
-        connection = await connect(hosts[index], direct);
-      } catch (error) {
-        report(index, performance.now() - started, failed(errorOf(error)));
-        return;
-      }
-      await run(index, connection, performance.now() - started);
+      await settle(index, await connectHost(hosts[index], direct));
     });
     return results;
   }
@@ -346,14 +361,11 @@ export async function execOnHosts(
     connectOptions,
     context.confirmUnknownHosts!,
   );
-  await fanOut(hosts.length, options.parallel, async (index) => {
-    const host = connected[index];
-    if (host.status === "failed") {
-      report(index, host.connectMs, failed(host.error));
-    } else {
-      await run(index, host.connection, host.connectMs);
-    }
-  });
+  await fanOut(
+    hosts.length,
+    options.parallel,
+    (index) => settle(index, connected[index]),
+  );
   return results;
 }
 
@@ -370,11 +382,13 @@ async function connectAll(
   ) => ConnectOptions,
   confirm: (keys: UnknownHostKey[]) => Promise<boolean[]>,
 ): Promise<Connected[]> {
-  const pending: { key: UnknownHostKey; answer: (accept: boolean) => void }[] =
-    [];
+  const pending: {
+    index: number;
+    key: UnknownHostKey;
+    answer: (accept: boolean) => void;
+  }[] = [];
   const finals: Promise<Connected>[] = new Array(hosts.length);
   await fanOut(hosts.length, parallel, (index) => {
-    const started = performance.now();
     let waited = 0;
     return new Promise<void>((slotFree) => {
       const onUnknownHost = (key: UnknownHostKey) => {
@@ -382,6 +396,7 @@ async function connectAll(
         slotFree(); // a held host must not keep others from connecting
         return new Promise<boolean>((answer) => {
           pending.push({
+            index,
             key,
             answer: (accept) => {
               waited = performance.now() - askedAt;
@@ -390,24 +405,19 @@ async function connectAll(
           });
         });
       };
-      finals[index] = connect(hosts[index], connectOptions(onUnknownHost)).then(
-        (connection): Connected => ({
-          status: "connected",
-          connection,
-          connectMs: performance.now() - started - waited,
-        }),
-        (error): Connected => ({
-          status: "failed",
-          error: errorOf(error),
-          connectMs: performance.now() - started - waited,
-        }),
+      finals[index] = connectHost(
+        hosts[index],
+        connectOptions(onUnknownHost),
+        () => waited,
       );
       finals[index].then(() => slotFree());
     });
   });
   // Every host is now connected, failed, or held at its unknown key.
+  // Ask in target order, whatever order the keys arrived in.
+  pending.sort((a, b) => a.index - b.index);
+  let answers: boolean[] = [];
   if (pending.length > 0) {
-    let answers: boolean[] = [];
     try {
       answers = await confirm(pending.map((entry) => entry.key));
     } catch (error) {
@@ -420,5 +430,15 @@ async function connectAll(
     }
     pending.forEach((entry, i) => entry.answer(answers[i] === true));
   }
-  return await Promise.all(finals);
+  const connected = await Promise.all(finals);
+  // A host held while the user read the question may have been dropped by
+  // its server (LoginGraceTime): its key is recorded now, so connect again.
+  const accepted = pending.filter((_, i) => answers[i] === true);
+  await Promise.all(accepted.map(async ({ index }) => {
+    const held = connected[index];
+    if (held.status === "failed" && held.error.kind === "unreachable") {
+      connected[index] = await connectHost(hosts[index], connectOptions(null));
+    }
+  }));
+  return connected;
 }

@@ -62,7 +62,8 @@ async function execRun(
     {
       parallel: 64,
       timeoutMs: null,
-      connectTimeoutMs: 5000,
+      // Generous: the 2-core test machines can be very busy.
+      connectTimeoutMs: 30_000,
       stdin: null,
       ...options,
     },
@@ -256,8 +257,7 @@ Deno.test("exec engine against real sshds", async (t) => {
         let killed: Promise<void> | null = null;
         try {
           const run = await execRun(hosts, command, {
-            timeoutMs: 2000,
-            connectTimeoutMs: 3000,
+            timeoutMs: 8000,
           }, {
             onOutput(index, _stream, chunk) {
               if (index === 9 && text(chunk).includes("started")) {
@@ -350,6 +350,39 @@ Deno.test("exec engine against real sshds", async (t) => {
         assert.ok(recorded.includes(`[${unknown[0]}]:${main.port} `));
         assert.ok(!recorded.includes(`[${unknown[1]}]:${main.port} `));
         assert.ok(recorded.includes(`[${unknown[2]}]:${main.port} `));
+      },
+    );
+
+    await t.step(
+      "a host dropped while the user answers is connected again",
+      async () => {
+        // This server drops a connection that is not authenticated within 1 s.
+        const impatient = await startSshd({
+          count: 2,
+          keys,
+          extraConfig: ["LoginGraceTime 1"],
+        });
+        clusters.push(impatient);
+        const file = join(keys.dir, "known_hosts_impatient");
+        await Deno.writeTextFile(file, "");
+        const hosts = impatient.addresses.map((address) =>
+          testHostSettings(address, impatient.port, impatient.user, {
+            identityFiles: [keys.key],
+            userKnownHostsFiles: [file],
+          })
+        );
+        const run = await execRun(hosts, "echo ran", {}, {
+          async confirmUnknownHosts(keys) {
+            await new Promise((resolve) => setTimeout(resolve, 2500));
+            return keys.map(() => true);
+          },
+        });
+        assert.deepEqual(
+          run.results.map((r) =>
+            r.error?.message ?? text(run.output[r.index][0])
+          ),
+          ["ran\n", "ran\n"],
+        );
       },
     );
   } finally {

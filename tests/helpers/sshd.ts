@@ -64,7 +64,10 @@ export interface SshdOptions {
   firstSubnet?: number;
   /** sshd LogLevel (default ERROR, printed to the test's stderr). */
   logLevel?: string;
-  /** More sshd_config lines, e.g. `SetEnv TMUX_TMPDIR=/tmp/x` for a private remote tmux. */
+  /**
+   * More sshd_config lines, e.g. `SetEnv TMUX_TMPDIR=/tmp/x` for a private
+   * remote tmux, or `LoginGraceTime 1`; they override the defaults here.
+   */
   extraConfig?: string[];
 }
 
@@ -217,6 +220,8 @@ function sshdConfig(
     .flatMap((line) => line.trim().split(/\s+/).slice(1));
   return [
     ...addresses.map((address) => `ListenAddress ${address}:${port}`),
+    // sshd keeps the first value of most keywords: the caller's lines win.
+    ...extraConfig.filter((line) => !/^SetEnv\s/i.test(line)),
     `HostKey ${hostKey.path}`,
     `AuthorizedKeysFile ${keys.authorizedKeys}`,
     `PidFile ${join(dir, `sshd-${index}.pid`)}`,
@@ -238,7 +243,6 @@ function sshdConfig(
     `LogLevel ${logLevel}`,
     // sshd uses only the first SetEnv line: one line for ours and the caller's.
     ["SetEnv", `HOME=${join(dir, "home")}`, ...setEnv].join(" "),
-    ...extraConfig.filter((line) => !/^SetEnv\s/i.test(line)),
     "",
   ].join("\n");
 }
