@@ -156,3 +156,27 @@ Deno.test("create --attach creates the session and attaches to it", async () => 
     assert.equal(await clientsOf(inner, "made"), 0);
   });
 });
+
+Deno.test("attach inside another multiplexer nests and says so", async () => {
+  await withAttachSetup(async ({ inner, terminal, line }) => {
+    const notes = await Deno.makeTempFile({ prefix: "sessions-note-" });
+    try {
+      // STY makes `sessions` believe it runs inside screen session 4242.fake.
+      await terminal.typeLine(
+        `STY=4242.fake ${line(["attach", "work"])} 2>${
+          shellQuote(notes)
+        }; echo "rc=$?"`,
+      );
+      await terminal.waitFor(/MARK-WORK/, TIMEOUT_MS);
+      assert.equal(await clientsOf(inner, "work"), 1);
+      assert.match(
+        await Deno.readTextFile(notes),
+        /^sessions: note: opening tmux session 'work' nested inside your screen session .*Ctrl-b d/,
+      );
+      await terminal.typeLine(line(["detach"]));
+      assert.match(await terminal.waitFor(/rc=\d+/, TIMEOUT_MS), /rc=0/);
+    } finally {
+      await Deno.remove(notes);
+    }
+  });
+});
