@@ -193,14 +193,46 @@ export async function pickRemoteBackend(
   return found;
 }
 
+/**
+ * Opens the PTY channel and wires its output to TERMINAL. `ended` resolves
+ * to the remote exit status; it rejects when the channel closes without one
+ * (the far side went away rather than the program ending). The listeners
+ * are attached in ssh2's callback: a quick program's exit status can arrive
+ * in the same packet batch as the channel's confirmation.
+ */
 function openPty(
   client: Client,
   command: string | null,
-  pty: { term: string; rows: number; cols: number },
-): Promise<ClientChannel> {
+  terminal: PtyTerminal,
+  hostLabel: string,
+): Promise<{ channel: ClientChannel; ended: Promise<number> }> {
+  const pty = { term: terminal.term, ...terminal.size() };
   return new Promise((resolve, reject) => {
-    const done = (error: Error | undefined, channel: ClientChannel) =>
-      error ? reject(error) : resolve(channel);
+    const done = (error: Error | undefined, channel: ClientChannel) => {
+      if (error) {
+        reject(error);
+        return;
+      }
+      const ended = new Promise<number>((resolveEnd, rejectEnd) => {
+        let exitStatus: number | null = null;
+        channel.on("data", (bytes: Uint8Array) => terminal.write(bytes));
+        channel.stderr.on("data", (bytes: Uint8Array) => terminal.write(bytes));
+        channel.on(
+          "exit",
+          (code: number | null, signal?: string) =>
+            exitStatus = code ?? signalExitStatus(signal ?? ""),
+        );
+        channel.on(
+          "close",
+          () =>
+            exitStatus === null
+              ? rejectEnd(lostError(hostLabel))
+              : resolveEnd(exitStatus),
+        );
+      });
+      ended.catch(() => {}); // awaited by the caller
+      resolve({ channel, ended });
+    };
     if (command === null) client.shell(pty, done);
     else client.exec(command, { pty }, done);
   });
@@ -214,10 +246,10 @@ function lostError(hostLabel: string, cause?: Error): RemoteError {
   );
 }
 
-/** Our exit status for a remote program killed by SIGNAL (`TERM`, …): 128 + its number, as shells report it. */
+/** Our exit status for a remote program killed by SIGNAL (`SIGTERM` or `TERM`, …): 128 + its number, as shells report it. */
 export function signalExitStatus(signal: string): number {
   const number = (osConstants.signals as Record<string, number | undefined>)[
-    `SIG${signal}`
+    signal.startsWith("SIG") ? signal : `SIG${signal}`
   ];
   return 128 + (number ?? 0);
 }
@@ -232,13 +264,18 @@ export async function runInteractive(
   request: InteractiveRequest,
   terminal: PtyTerminal,
 ): Promise<number> {
+  const lost = new Promise<never>((_, reject) => {
+    const fail = (error?: Error) => reject(lostError(request.hostLabel, error));
+    client.once("close", () => fail());
+    client.once("error", fail);
+  });
+  lost.catch(() => {}); // awaited below; a drop before then must not count as unhandled
   let command = request.command;
   if (request.session) {
-    const backend = await pickRemoteBackend(
-      client,
-      request.hostLabel,
-      request.session.backend,
-    );
+    const backend = await Promise.race([
+      pickRemoteBackend(client, request.hostLabel, request.session.backend),
+      lost,
+    ]);
     const reason = remoteSessionNameProblem(
       backend,
       request.session.name,
@@ -252,15 +289,8 @@ export async function runInteractive(
     }
     command = remoteSessionCommand(backend, request.session.name);
   }
-  const lost = new Promise<never>((_, reject) => {
-    const fail = (error?: Error) => reject(lostError(request.hostLabel, error));
-    client.once("close", () => fail());
-    client.once("error", fail);
-  });
-  lost.catch(() => {}); // awaited below; a drop before then must not count as unhandled
-  const size = terminal.size();
-  const channel = await Promise.race([
-    openPty(client, command, { term: terminal.term, ...size }),
+  const { channel, ended } = await Promise.race([
+    openPty(client, command, terminal, request.hostLabel),
     lost,
   ]);
 
@@ -279,28 +309,7 @@ export async function runInteractive(
     }
   })();
   try {
-    const status = await Promise.race([
-      new Promise<number>((resolve, reject) => {
-        let exitStatus: number | null = null;
-        channel.on("data", (bytes: Uint8Array) => terminal.write(bytes));
-        channel.stderr.on("data", (bytes: Uint8Array) => terminal.write(bytes));
-        channel.on(
-          "exit",
-          (code: number | null, signal?: string) =>
-            exitStatus = code ?? signalExitStatus(signal ?? ""),
-        );
-        // Without an exit status the far side went away rather than the program ending.
-        channel.on(
-          "close",
-          () =>
-            exitStatus === null
-              ? reject(lostError(request.hostLabel))
-              : resolve(exitStatus),
-        );
-      }),
-      lost,
-    ]);
-    return status;
+    return await Promise.race([ended, lost]);
   } finally {
     reading = false;
     stopResize();

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import ssh2 from "ssh2";
 import { Pty } from "./helpers/pty.ts";
 import { sessionsShellLine } from "./helpers/sessions.ts";
 import {
@@ -64,6 +65,7 @@ async function writeConfig(
   world: World,
   cluster: SshdCluster,
   name: string,
+  extraLines: string[] = [],
 ): Promise<{ config: string; knownHosts: string }> {
   const knownHosts = join(world.dir, `known_hosts-${name}`);
   const config = join(world.dir, `ssh_config-${name}`);
@@ -77,14 +79,18 @@ async function writeConfig(
       `  IdentityFile ${world.keys.key}`,
       "  IdentitiesOnly yes",
       `  UserKnownHostsFile ${knownHosts}`,
+      ...extraLines.map((line) => `  ${line}`),
       "",
     ].join("\n"),
   );
   return { config, knownHosts };
 }
 
-/** A pane running an interactive /bin/sh with a recognisable prompt. */
-function outerShell(world: World): Promise<Pty> {
+/** A pane running an interactive /bin/sh, with no agent unless ENV names one. */
+function outerShell(
+  world: World,
+  env: Record<string, string> = {},
+): Promise<Pty> {
   const denoDir = Deno.env.get("DENO_DIR") ??
     join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
   return Pty.start({
@@ -99,6 +105,7 @@ function outerShell(world: World): Promise<Pty> {
       DENO_NO_UPDATE_CHECK: "1",
       SSH_AUTH_SOCK: "",
       NO_COLOR: "1",
+      ...env,
     },
   });
 }
@@ -155,6 +162,15 @@ async function stopRemoteScreens(world: World): Promise<void> {
       } catch { /* already gone */ }
     }
   }
+}
+
+async function onPath(program: string): Promise<boolean> {
+  const found = await new Deno.Command("sh", {
+    args: ["-c", 'command -v "$1"', "sh", program],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  return found.success;
 }
 
 async function readSttyFile(path: string): Promise<string> {
@@ -217,22 +233,34 @@ Deno.test("sessions connect in a real terminal", async (t) => {
       },
     );
 
-    await t.step("--command runs the command with a terminal", async () => {
-      const pty = await outerShell(world);
-      try {
-        await connect(pty, [
-          "-F",
-          config,
-          HOST,
-          "--command",
-          "test -t 0 && echo tty-$((6*7)); exit 3",
-        ]);
-        await pty.waitFor(/^tty-42\s*$/m, 20_000);
-        await pty.waitFor(/^rc=3$/m);
-      } finally {
-        await pty.dispose();
-      }
-    });
+    await t.step(
+      "--command runs the command with a terminal; a remote signal death is 128 + N",
+      async () => {
+        const pty = await outerShell(world);
+        try {
+          await connect(pty, [
+            "-F",
+            config,
+            HOST,
+            "--command",
+            "test -t 0 && echo tty-$((6*7)); exit 3",
+          ]);
+          await pty.waitFor(/^tty-42\s*$/m, 20_000);
+          await pty.waitFor(/^rc=3$/m);
+          await pty.typeLine("clear");
+          await connect(pty, [
+            "-F",
+            config,
+            HOST,
+            "--command",
+            "kill -TERM $$",
+          ]);
+          await pty.waitFor(/^rc=143$/m, 20_000);
+        } finally {
+          await pty.dispose();
+        }
+      },
+    );
 
     await t.step(
       "a full-screen program works, and SIGTERM to sessions restores the terminal",
@@ -308,6 +336,31 @@ Deno.test("sessions connect in a real terminal", async (t) => {
         }
       },
     );
+
+    await t.step({
+      name: "--session with a multiplexer the host lacks says so and exits 5",
+      // zellij cannot be installed on these machines; where it is, there is nothing to test here.
+      ignore: await onPath("zellij"),
+      fn: async () => {
+        const pty = await outerShell(world);
+        try {
+          await connect(pty, [
+            "-F",
+            config,
+            HOST,
+            "--session",
+            "work",
+            "--backend",
+            "zellij",
+          ]);
+          const screen = await pty.waitFor(/^rc=\d+$/m, 20_000);
+          assert.match(screen, /^rc=5$/m);
+          assert.match(screen, /sessions: zellij is not installed on testhost/);
+        } finally {
+          await pty.dispose();
+        }
+      },
+    });
 
     await t.step(
       "an unknown host key is asked about: no writes nothing, yes records one line",
@@ -550,6 +603,193 @@ Deno.test("sessions connect: the passphrase prompt hides what is typed, gives up
     }
   } finally {
     await cluster.stop();
+    await Deno.remove(world.dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("sessions connect: keepalive notices a frozen server", async () => {
+  const world = await makeWorld();
+  const cluster = await startHost(world);
+  const frozen: number[] = [];
+  try {
+    const { config, knownHosts } = await writeConfig(
+      world,
+      cluster,
+      "frozen",
+      ["ServerAliveInterval 1", "ServerAliveCountMax 2"],
+    );
+    await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+    const pty = await outerShell(world);
+    try {
+      await connect(pty, ["-F", config, HOST]);
+      await remoteEcho(pty, world, "connected");
+      for (const pid of [cluster.pids[0], ...descendantsOf(cluster.pids[0])]) {
+        Deno.kill(pid, "SIGSTOP");
+        frozen.push(pid);
+      }
+      const screen = await pty.waitFor(/^rc=255$/m, 30_000);
+      assert.match(screen, new RegExp(`connection to ${HOST} lost`));
+    } finally {
+      await pty.dispose();
+    }
+  } finally {
+    for (const pid of frozen) {
+      try {
+        Deno.kill(pid, "SIGCONT");
+      } catch { /* gone */ }
+    }
+    await cluster.stop();
+    await Deno.remove(world.dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("sessions connect: -A forwards the local agent, without it none is forwarded", async () => {
+  const world = await makeWorld();
+  const cluster = await startHost(world);
+  const agentSocket = join(world.dir, "agent.sock");
+  const agent = new Deno.Command("ssh-agent", {
+    args: ["-D", "-a", agentSocket],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    while (!(await Deno.stat(agentSocket).then(() => true, () => false))) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const added = await new Deno.Command("ssh-add", {
+      args: [world.keys.key],
+      env: { SSH_AUTH_SOCK: agentSocket },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    assert.equal(added.code, 0);
+    const { config, knownHosts } = await writeConfig(world, cluster, "agent");
+    await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+    const pty = await outerShell(world, { SSH_AUTH_SOCK: agentSocket });
+    try {
+      await connect(pty, ["-F", config, HOST, "-A"]);
+      await remoteEcho(pty, world, "forwarded");
+      await pty.typeLine('ssh-add -l; echo "agent-rc=$?"');
+      const screen = await pty.waitFor(/^agent-rc=\d+\s*$/m, 20_000);
+      assert.match(screen, /^agent-rc=0\s*$/m);
+      assert.match(screen, /sessions-test/);
+      await pty.typeLine("exit");
+      await pty.waitFor(/^rc=0$/m, 20_000);
+
+      await pty.typeLine("clear");
+      await connect(pty, ["-F", config, HOST]);
+      await remoteEcho(pty, world, "plain");
+      await pty.typeLine('echo "sock=[$SSH_AUTH_SOCK]"');
+      await pty.waitFor(/^sock=\[\]\s*$/m, 20_000);
+      await pty.typeLine("exit");
+      await pty.waitFor(/^rc=0$/m, 20_000);
+    } finally {
+      await pty.dispose();
+    }
+  } finally {
+    agent.kill("SIGTERM");
+    await agent.status;
+    await cluster.stop();
+    await Deno.remove(world.dir, { recursive: true }).catch(() => {});
+  }
+});
+
+/**
+ * The harness's sshd cannot check passwords (no PAM, and the test user's
+ * password is not ours to know): an ssh2 server in this process on loopback
+ * offers only "password" and accepts one.
+ */
+async function startPasswordServer(
+  dir: string,
+  password: string,
+): Promise<{ port: number; knownHosts: string; close(): Promise<void> }> {
+  const hostKey = await generateHostKey(dir);
+  const server = new ssh2.Server(
+    { hostKeys: [await Deno.readTextFile(hostKey.path)] },
+    (client) => {
+      let tries = 0;
+      client.on("authentication", (context) => {
+        if (context.method === "password") {
+          tries++;
+          if (context.password === password) return context.accept();
+        }
+        context.reject(["password"]);
+      });
+      client.on("ready", () => {
+        client.on("session", (accept) => {
+          const session = accept();
+          session.on("pty", (acceptPty) => acceptPty?.());
+          session.on("shell", (acceptShell) => {
+            const channel = acceptShell();
+            channel.write(`welcome after ${tries} tries\r\n`);
+            channel.exit(0);
+            channel.end();
+          });
+        });
+      });
+      client.on("error", () => {});
+    },
+  );
+  await new Promise<void>((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve())
+  );
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    knownHosts: `[127.0.0.1]:${port} ${hostKey.publicLine}\n`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+Deno.test("sessions connect: password prompts, three tries, then a clear refusal", async () => {
+  const world = await makeWorld();
+  const server = await startPasswordServer(world.dir, "open sesame");
+  try {
+    const knownHosts = join(world.dir, "known_hosts-password");
+    await Deno.writeTextFile(knownHosts, server.knownHosts);
+    const config = join(world.dir, "ssh_config-password");
+    await Deno.writeTextFile(
+      config,
+      [
+        `Host ${HOST}`,
+        "  HostName 127.0.0.1",
+        `  Port ${server.port}`,
+        "  User tester",
+        `  IdentityFile ${world.keys.unauthorizedKey}`,
+        "  IdentitiesOnly yes",
+        `  UserKnownHostsFile ${knownHosts}`,
+        "",
+      ].join("\n"),
+    );
+    const prompt = /tester@127\.0\.0\.1's password: *$/;
+    const pty = await outerShell(world);
+    try {
+      await connect(pty, ["-F", config, HOST]);
+      await pty.waitFor(prompt, 20_000);
+      await pty.typeLine("wrong one");
+      await pty.waitFor(/password: *\n.*password: *$/);
+      await pty.typeLine("open sesame");
+      await pty.waitFor(/^welcome after 2 tries/m, 20_000);
+      await pty.waitFor(/^rc=0$/m);
+      assert.doesNotMatch(await pty.screen(), /sesame|wrong one/);
+
+      await pty.typeLine("clear");
+      await connect(pty, ["-F", config, HOST]);
+      for (let attempt = 0; attempt < 3; attempt++) {
+        await pty.waitFor(prompt, 20_000);
+        await pty.typeLine(`wrong ${attempt}`);
+        if (attempt < 2) await pty.waitFor(/password: *\n.*password: *$/);
+      }
+      const screen = await pty.waitFor(/^rc=\d+$/m, 20_000);
+      assert.match(screen, /^rc=255$/m);
+      assert.match(screen, /^sessions: permission denied/m);
+    } finally {
+      await pty.dispose();
+    }
+  } finally {
+    await server.close();
     await Deno.remove(world.dir, { recursive: true }).catch(() => {});
   }
 });

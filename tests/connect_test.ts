@@ -184,6 +184,7 @@ Deno.test("remote session names follow the local backends' rules", () => {
 Deno.test("a remote program killed by a signal gives 128 + its number", () => {
   assert.equal(signalExitStatus("TERM"), 143);
   assert.equal(signalExitStatus("KILL"), 137);
+  assert.equal(signalExitStatus("SIGHUP"), 129); // ssh2's spelling
 });
 
 Deno.test("connect flag handling", async (t) => {
