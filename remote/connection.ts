@@ -331,7 +331,9 @@ function connectOne(
             (error) => {
               refusal = error;
               if (!error && !settled) armTimer();
-              verify(error === null);
+              // ssh2 stalls the handshake when verify() comes back in the same
+              // macrotask as the key (StrictHostKeyChecking no): answer on a later one.
+              setTimeout(() => verify(error === null), 0);
             },
             (error: Error) => {
               refusal = new RemoteError("host-key", error.message);
