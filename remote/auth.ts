@@ -51,6 +51,8 @@ const PASSPHRASE_TRIES = 3;
 type LoadedKey =
   | { status: "ok"; key: ParsedKey }
   | { status: "missing" }
+  /** Encrypted, and the agent holds it: the agent offers it. */
+  | { status: "in-agent" }
   | { status: "unusable"; problem: string; hint?: string };
 
 const SIGNATURE_PROBE = Buffer.from("sessions key probe");
@@ -249,7 +251,7 @@ export class Authenticator {
   }
 
   #encryptedNote(path: string): LoadedKey {
-    if (this.#inAgent(path)) return { status: "missing" }; // the agent offers it
+    if (this.#inAgent(path)) return { status: "in-agent" };
     return {
       status: "unusable",
       problem: `key ${path} is encrypted and its passphrase was not given`,
@@ -290,6 +292,10 @@ export class Authenticator {
       }
       if (loaded.status === "ok") keys.push(loaded.key);
       else if (loaded.status === "unusable") notes.push(loaded);
+      else if (loaded.status === "missing" && settings.identityFilesExplicit) {
+        // Defaults that do not exist are normal; a named key that does not is worth saying.
+        notes.push({ problem: `no such key file ${path}` });
+      }
     }
     const username = settings.user;
     const steps: AuthStep[] = [];

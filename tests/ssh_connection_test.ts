@@ -282,6 +282,19 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
     });
 
     await t.step(
+      "a named key file that does not exist is mentioned",
+      async () => {
+        const missing = join(keys.dir, "id_missing");
+        const error = await refusedWithKey(missing);
+        assert.equal(error.kind, "auth");
+        assert.equal(
+          error.message,
+          `permission denied (publickey); no such key file ${missing}`,
+        );
+      },
+    );
+
+    await t.step(
       "legacy encrypted PEM key: named, with the fix, no prompt",
       async () => {
         const pem = await generateKey(join(keys.dir, "id_legacy_pem"), {
