@@ -61,8 +61,9 @@ export interface SshConnection {
   client: Client;
   settings: HostSettings;
   /**
-   * Resolves when the connection ends; with the error when it was lost
-   * (keepalive timeout, reset) rather than closed by us.
+   * Resolves when the connection ends: null after `close()`, else the
+   * RemoteError (unreachable) saying how it was lost: keepalive timeout,
+   * reset, or closed by the server.
    */
   closed: Promise<RemoteError | null>;
   /** Ends the connection and every ProxyJump hop under it. */
@@ -418,6 +419,7 @@ export async function connect(
     throw error;
   }
   const client = hops[0];
+  let closing = false;
   const closed = new Promise<RemoteError | null>((resolve) => {
     let lost: RemoteError | null = null;
     client.on("error", (error: SocketError) => {
@@ -430,8 +432,23 @@ export async function connect(
     });
     client.on("close", () => {
       closeAll();
-      resolve(lost);
+      // A server closes a healthy connection only after we do (or with an error).
+      resolve(
+        lost ??
+          (closing ? null : new RemoteError(
+            "unreachable",
+            "connection closed by the server",
+          )),
+      );
     });
   });
-  return { client, settings, closed, close: closeAll };
+  return {
+    client,
+    settings,
+    closed,
+    close() {
+      closing = true;
+      closeAll();
+    },
+  };
 }

@@ -235,6 +235,39 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
     });
 
     await t.step(
+      "a killed server: the connection reports it lost",
+      async () => {
+        const doomed = await startSshd({ count: 1, keys });
+        try {
+          const auth = new Authenticator({
+            agentSocket: null,
+            prompt: null,
+            askPassword: false,
+          });
+          const settings = settingsFor(doomed.addresses[0], doomed.port, user, {
+            identityFiles: [keys.key],
+            userKnownHostsFiles: [knownHostsFile(doomed.knownHosts)],
+          });
+          await auth.load([settings]);
+          const connection = await connect(settings, {
+            auth,
+            knownHosts: new KnownHostsFiles(),
+            onUnknownHost: null,
+          });
+          await doomed.stop();
+          const lost = await connection.closed;
+          assert.equal(lost?.kind, "unreachable");
+          assert.match(
+            lost?.message ?? "",
+            /^connection (lost|closed by the server)/,
+          );
+        } finally {
+          await doomed.stop();
+        }
+      },
+    );
+
+    await t.step(
       "keepalive: a server that stops answering is noticed",
       async () => {
         const frozen = await startSshd({ count: 1, keys });
