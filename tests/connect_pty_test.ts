@@ -60,7 +60,23 @@ function startHost(world: World, hostKey?: SshdCluster["hostKey"]) {
   });
 }
 
-/** Writes the -F config naming CLUSTER as `testhost`; returns its path. */
+/** Runs FN with a fresh world and one sshd, and ends everything it started. */
+async function withHost(
+  fn: (world: World, cluster: SshdCluster) => Promise<void>,
+): Promise<void> {
+  const world = await makeWorld();
+  const cluster = await startHost(world);
+  try {
+    await fn(world, cluster);
+  } finally {
+    await remoteTmux(world, ["kill-server"]);
+    await stopRemoteScreens(world);
+    await cluster.stop();
+    await Deno.remove(world.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Writes the -F config naming CLUSTER as `testhost`, and a known_hosts file that knows its key. */
 async function writeConfig(
   world: World,
   cluster: SshdCluster,
@@ -68,6 +84,7 @@ async function writeConfig(
   extraLines: string[] = [],
 ): Promise<{ config: string; knownHosts: string }> {
   const knownHosts = join(world.dir, `known_hosts-${name}`);
+  await Deno.writeTextFile(knownHosts, cluster.knownHosts);
   const config = join(world.dir, `ssh_config-${name}`);
   await Deno.writeTextFile(
     config,
@@ -173,8 +190,15 @@ async function onPath(program: string): Promise<boolean> {
   return found.success;
 }
 
-async function readSttyFile(path: string): Promise<string> {
-  return (await Deno.readTextFile(path)).trim();
+/** `stty -a` of the outer shell, saved as NAME in the test's directory. */
+async function outerStty(
+  pty: Pty,
+  world: World,
+  name: string,
+): Promise<string> {
+  await pty.typeLine(`stty -a > ${name}; echo "saved=${name}"`);
+  await pty.waitFor(new RegExp(`^saved=${name}$`, "m"));
+  return (await Deno.readTextFile(join(world.dir, name))).trim();
 }
 
 async function remoteTmux(world: World, args: string[]) {
@@ -189,18 +213,15 @@ async function remoteTmux(world: World, args: string[]) {
 }
 
 Deno.test("sessions connect in a real terminal", async (t) => {
-  const world = await makeWorld();
-  const cluster = await startHost(world);
-  try {
+  await withHost(async (world, cluster) => {
     const { config, knownHosts } = await writeConfig(world, cluster, "main");
-    await Deno.writeTextFile(knownHosts, cluster.knownHosts);
 
     await t.step(
       "output comes back, the remote exit status is ours, the terminal is restored",
       async () => {
         const pty = await outerShell(world);
         try {
-          await pty.typeLine("stty -a > stty-before");
+          const before = await outerStty(pty, world, "stty-before");
           await connect(pty, ["-F", config, HOST]);
           await remoteEcho(pty, world, "hello");
           await pty.typeLine("stty size");
@@ -217,15 +238,12 @@ Deno.test("sessions connect in a real terminal", async (t) => {
           assert.doesNotMatch(await pty.screen(), /^slept-5/m);
           await pty.typeLine("exit 7");
           await pty.waitFor(/^rc=7$/m, 20_000);
-          await pty.typeLine("stty -a > stty-after");
-          await pty.typeLine("echo saved");
-          await pty.waitFor(/^saved$/m);
-          // The pane was resized meanwhile: compare everything but the size line.
+          // The pane was resized meanwhile: compare everything but the size.
           const strip = (text: string) =>
             text.replace(/rows \d+; columns \d+;/, "");
           assert.equal(
-            strip(await readSttyFile(join(world.dir, "stty-after"))),
-            strip(await readSttyFile(join(world.dir, "stty-before"))),
+            strip(await outerStty(pty, world, "stty-after")),
+            strip(before),
           );
         } finally {
           await pty.dispose();
@@ -267,7 +285,7 @@ Deno.test("sessions connect in a real terminal", async (t) => {
       async () => {
         const pty = await outerShell(world);
         try {
-          await pty.typeLine("stty -a > stty-before");
+          const before = await outerStty(pty, world, "stty-before");
           await connect(pty, ["-F", config, HOST, "--command", "top -d 1"]);
           await pty.waitFor(/load average.*[\s\S]*PID\s+USER/, 20_000);
           await pty.press("q");
@@ -277,13 +295,7 @@ Deno.test("sessions connect in a real terminal", async (t) => {
           await remoteEcho(pty, world, "before-term");
           Deno.kill(await sessionsPid(pty), "SIGTERM");
           await pty.waitFor(/^rc=143$/m, 20_000);
-          await pty.typeLine("stty -a > stty-after");
-          await pty.typeLine("echo saved");
-          await pty.waitFor(/^saved$/m);
-          assert.equal(
-            await readSttyFile(join(world.dir, "stty-after")),
-            await readSttyFile(join(world.dir, "stty-before")),
-          );
+          assert.equal(await outerStty(pty, world, "stty-after"), before);
         } finally {
           await pty.dispose();
         }
@@ -513,50 +525,30 @@ Deno.test("sessions connect in a real terminal", async (t) => {
         assert.equal(ran, false, "the session name ran a command");
       },
     );
-  } finally {
-    await remoteTmux(world, ["kill-server"]);
-    await stopRemoteScreens(world);
-    await cluster.stop();
-    await Deno.remove(world.dir, { recursive: true }).catch(() => {});
-  }
+  });
 });
 
 Deno.test("sessions connect: a lost connection says so, exits 255 and restores the terminal", async () => {
-  const world = await makeWorld();
-  const cluster = await startHost(world);
-  try {
-    const { config, knownHosts } = await writeConfig(world, cluster, "lost");
-    await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+  await withHost(async (world, cluster) => {
+    const { config } = await writeConfig(world, cluster, "lost");
     const pty = await outerShell(world);
     try {
-      await pty.typeLine("stty -a > stty-before");
+      const before = await outerStty(pty, world, "stty-before");
       await connect(pty, ["-F", config, HOST]);
       await remoteEcho(pty, world, "connected");
       await cluster.stop();
       const screen = await pty.waitFor(/^rc=255$/m, 30_000);
       assert.match(screen, new RegExp(`connection to ${HOST} lost`));
-      await pty.typeLine("stty -a > stty-after");
-      await pty.typeLine("echo saved");
-      await pty.waitFor(/^saved$/m);
-      assert.equal(
-        await readSttyFile(join(world.dir, "stty-after")),
-        await readSttyFile(join(world.dir, "stty-before")),
-      );
+      assert.equal(await outerStty(pty, world, "stty-after"), before);
     } finally {
       await pty.dispose();
     }
-  } finally {
-    await cluster.stop();
-    await Deno.remove(world.dir, { recursive: true }).catch(() => {});
-  }
+  });
 });
 
 Deno.test("sessions connect: the passphrase prompt hides what is typed, gives up after three tries, and Ctrl-C there restores the terminal", async () => {
-  const world = await makeWorld();
-  const cluster = await startHost(world);
-  try {
-    const { config, knownHosts } = await writeConfig(world, cluster, "pass");
-    await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+  await withHost(async (world, cluster) => {
+    const { config } = await writeConfig(world, cluster, "pass");
     await Deno.writeTextFile(
       config,
       (await Deno.readTextFile(config)).replace(
@@ -567,12 +559,12 @@ Deno.test("sessions connect: the passphrase prompt hides what is typed, gives up
     const prompt = /Enter passphrase for key '[^']+': *$/;
     const pty = await outerShell(world);
     try {
-      await pty.typeLine("stty -a > stty-before");
+      const before = await outerStty(pty, world, "stty-before");
       await connect(pty, ["-F", config, HOST]);
       await pty.waitFor(prompt, 20_000);
       await pty.press("C-c");
       await pty.waitFor(/^rc=130$/m);
-      await pty.typeLine("stty -a > stty-after");
+      assert.equal(await outerStty(pty, world, "stty-after"), before);
 
       await pty.typeLine("clear");
       await connect(pty, ["-F", config, HOST]);
@@ -594,31 +586,19 @@ Deno.test("sessions connect: the passphrase prompt hides what is typed, gives up
       }
       const screen = await pty.waitFor(/^rc=255$/m, 20_000);
       assert.match(screen, /^sessions: .*passphrase/m);
-      assert.equal(
-        await readSttyFile(join(world.dir, "stty-after")),
-        await readSttyFile(join(world.dir, "stty-before")),
-      );
     } finally {
       await pty.dispose();
     }
-  } finally {
-    await cluster.stop();
-    await Deno.remove(world.dir, { recursive: true }).catch(() => {});
-  }
+  });
 });
 
 Deno.test("sessions connect: keepalive notices a frozen server", async () => {
-  const world = await makeWorld();
-  const cluster = await startHost(world);
-  const frozen: number[] = [];
-  try {
-    const { config, knownHosts } = await writeConfig(
-      world,
-      cluster,
-      "frozen",
-      ["ServerAliveInterval 1", "ServerAliveCountMax 2"],
-    );
-    await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+  await withHost(async (world, cluster) => {
+    const { config } = await writeConfig(world, cluster, "frozen", [
+      "ServerAliveInterval 1",
+      "ServerAliveCountMax 2",
+    ]);
+    const frozen: number[] = [];
     const pty = await outerShell(world);
     try {
       await connect(pty, ["-F", config, HOST]);
@@ -630,70 +610,64 @@ Deno.test("sessions connect: keepalive notices a frozen server", async () => {
       const screen = await pty.waitFor(/^rc=255$/m, 30_000);
       assert.match(screen, new RegExp(`connection to ${HOST} lost`));
     } finally {
+      for (const pid of frozen) {
+        try {
+          Deno.kill(pid, "SIGCONT");
+        } catch { /* already gone */ }
+      }
       await pty.dispose();
     }
-  } finally {
-    for (const pid of frozen) {
-      try {
-        Deno.kill(pid, "SIGCONT");
-      } catch { /* gone */ }
-    }
-    await cluster.stop();
-    await Deno.remove(world.dir, { recursive: true }).catch(() => {});
-  }
+  });
 });
 
 Deno.test("sessions connect: -A forwards the local agent, without it none is forwarded", async () => {
-  const world = await makeWorld();
-  const cluster = await startHost(world);
-  const agentSocket = join(world.dir, "agent.sock");
-  const agent = new Deno.Command("ssh-agent", {
-    args: ["-D", "-a", agentSocket],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  try {
-    while (!(await Deno.stat(agentSocket).then(() => true, () => false))) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    const added = await new Deno.Command("ssh-add", {
-      args: [world.keys.key],
-      env: { SSH_AUTH_SOCK: agentSocket },
+  await withHost(async (world, cluster) => {
+    const agentSocket = join(world.dir, "agent.sock");
+    const agent = new Deno.Command("ssh-agent", {
+      args: ["-D", "-a", agentSocket],
       stdin: "null",
       stdout: "null",
       stderr: "null",
-    }).output();
-    assert.equal(added.code, 0);
-    const { config, knownHosts } = await writeConfig(world, cluster, "agent");
-    await Deno.writeTextFile(knownHosts, cluster.knownHosts);
-    const pty = await outerShell(world, { SSH_AUTH_SOCK: agentSocket });
+    }).spawn();
     try {
-      await connect(pty, ["-F", config, HOST, "-A"]);
-      await remoteEcho(pty, world, "forwarded");
-      await pty.typeLine('ssh-add -l; echo "agent-rc=$?"');
-      const screen = await pty.waitFor(/^agent-rc=\d+\s*$/m, 20_000);
-      assert.match(screen, /^agent-rc=0\s*$/m);
-      assert.match(screen, /sessions-test/);
-      await pty.typeLine("exit");
-      await pty.waitFor(/^rc=0$/m, 20_000);
+      while (!(await Deno.stat(agentSocket).then(() => true, () => false))) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const added = await new Deno.Command("ssh-add", {
+        args: [world.keys.key],
+        env: { SSH_AUTH_SOCK: agentSocket },
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      assert.equal(added.code, 0);
+      const { config } = await writeConfig(world, cluster, "agent");
+      const pty = await outerShell(world, { SSH_AUTH_SOCK: agentSocket });
+      try {
+        await connect(pty, ["-F", config, HOST, "-A"]);
+        await remoteEcho(pty, world, "forwarded");
+        await pty.typeLine('ssh-add -l; echo "agent-rc=$?"');
+        const screen = await pty.waitFor(/^agent-rc=\d+\s*$/m, 20_000);
+        assert.match(screen, /^agent-rc=0\s*$/m);
+        assert.match(screen, /sessions-test/);
+        await pty.typeLine("exit");
+        await pty.waitFor(/^rc=0$/m, 20_000);
 
-      await pty.typeLine("clear");
-      await connect(pty, ["-F", config, HOST]);
-      await remoteEcho(pty, world, "plain");
-      await pty.typeLine('echo "sock=[$SSH_AUTH_SOCK]"');
-      await pty.waitFor(/^sock=\[\]\s*$/m, 20_000);
-      await pty.typeLine("exit");
-      await pty.waitFor(/^rc=0$/m, 20_000);
+        await pty.typeLine("clear");
+        await connect(pty, ["-F", config, HOST]);
+        await remoteEcho(pty, world, "plain");
+        await pty.typeLine('echo "sock=[$SSH_AUTH_SOCK]"');
+        await pty.waitFor(/^sock=\[\]\s*$/m, 20_000);
+        await pty.typeLine("exit");
+        await pty.waitFor(/^rc=0$/m, 20_000);
+      } finally {
+        await pty.dispose();
+      }
     } finally {
-      await pty.dispose();
+      agent.kill("SIGTERM");
+      await agent.status;
     }
-  } finally {
-    agent.kill("SIGTERM");
-    await agent.status;
-    await cluster.stop();
-    await Deno.remove(world.dir, { recursive: true }).catch(() => {});
-  }
+  });
 });
 
 /**
@@ -790,6 +764,46 @@ Deno.test("sessions connect: password prompts, three tries, then a clear refusal
     }
   } finally {
     await server.close();
+    await Deno.remove(world.dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("sessions connect: Ctrl-C while connecting ends with 130 and the terminal as it was", async () => {
+  const world = await makeWorld();
+  // Accepts and never speaks, so the handshake is still waiting when Ctrl-C comes.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepted = listener.accept().then(
+    (connection) => held.push(connection),
+    () => 0, // closed before anyone connected: the test has failed already
+  );
+  try {
+    const config = join(world.dir, "ssh_config-silent");
+    await Deno.writeTextFile(
+      config,
+      [
+        `Host ${HOST}`,
+        "  HostName 127.0.0.1",
+        `  Port ${(listener.addr as Deno.NetAddr).port}`,
+        "  ConnectTimeout 60",
+        `  UserKnownHostsFile ${join(world.dir, "known_hosts-silent")}`,
+        "",
+      ].join("\n"),
+    );
+    const pty = await outerShell(world);
+    try {
+      const before = await outerStty(pty, world, "stty-before");
+      await connect(pty, ["-F", config, HOST]);
+      await accepted;
+      await pty.press("C-c");
+      await pty.waitFor(/^rc=130$/m, 20_000);
+      assert.equal(await outerStty(pty, world, "stty-after"), before);
+    } finally {
+      await pty.dispose();
+    }
+  } finally {
+    for (const connection of held) connection.close();
+    listener.close();
     await Deno.remove(world.dir, { recursive: true }).catch(() => {});
   }
 });
