@@ -20,7 +20,7 @@ import type { HostSettings, Target } from "../remote/types.ts";
 import { CliError, usageError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
 import { formatError, writeErr } from "./output.ts";
-import { PromptAborted, Terminal } from "./terminal.ts";
+import { Terminal } from "./terminal.ts";
 
 export interface ConnectRequest {
   host: string;
@@ -47,7 +47,7 @@ export function singleTarget(host: string, groups?: TargetGroups): Target {
 }
 
 /** How connect words and codes a failure: usage 2, no multiplexer 5, everything else 255 as ssh does. */
-export function connectFailure(error: unknown, hostLabel: string): unknown {
+export function connectFailure(error: unknown): unknown {
   if (error instanceof MissingMultiplexerError) {
     return new CliError(error.message, ExitCode.UNAVAILABLE, error.hint);
   }
@@ -56,12 +56,6 @@ export function connectFailure(error: unknown, hostLabel: string): unknown {
       error.message,
       error.kind === "usage" ? ExitCode.USAGE : ExitCode.CONNECTION_LOST,
       error.hint,
-    );
-  }
-  if (error instanceof PromptAborted) {
-    return new CliError(
-      `connection to ${hostLabel} abandoned at a prompt`,
-      ExitCode.CONNECTION_LOST,
     );
   }
   return error;
@@ -123,7 +117,7 @@ export async function runConnect(request: ConnectRequest): Promise<number> {
       connectTimeout: sessionsConfig.defaults.connectTimeout,
     });
   } catch (error) {
-    throw connectFailure(error, request.host);
+    throw connectFailure(error);
   }
   const label = target.label;
   const agentSocket = Deno.env.get("SSH_AUTH_SOCK") || null;
@@ -159,7 +153,7 @@ export async function runConnect(request: ConnectRequest): Promise<number> {
     ) {
       writeErr(CHANGED_KEY_BANNER);
     }
-    throw connectFailure(error, label);
+    throw connectFailure(error);
   } finally {
     terminal.restore();
     connection?.close();

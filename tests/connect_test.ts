@@ -13,6 +13,7 @@ import {
   remoteSessionNameProblem,
   signalExitStatus,
 } from "../remote/connect.ts";
+import { keyTypeLabel } from "../cli/connect-run.ts";
 import { runSessions } from "./helpers/sessions.ts";
 
 const HOSTILE_NAMES = [
@@ -231,4 +232,10 @@ Deno.test("connect flag handling", async (t) => {
     assert.equal(result.code, 2);
     assert.match(result.stderr, /invalid --port '70000'/);
   });
+});
+
+Deno.test("host key types are named as OpenSSH names them in its question", () => {
+  assert.equal(keyTypeLabel("ssh-ed25519"), "ED25519");
+  assert.equal(keyTypeLabel("ecdsa-sha2-nistp256"), "ECDSA");
+  assert.equal(keyTypeLabel("ssh-rsa"), "RSA");
 });
