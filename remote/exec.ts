@@ -84,11 +84,17 @@ export interface ExecResult {
 const STOP_GRACE_MS = 2_000;
 
 /**
- * Signals every process group sshd started for the other channels of this
- * connection: the children of our own parent (the sshd process serving the
- * connection) that lead their own process group. It refuses to act unless
- * that parent is still an sshd: if the connection died first, the parent is
- * init or a subreaper, whose children must never be touched.
+ * Signals every process group of this connection's commands, from a second
+ * channel on the same connection. Two passes:
+ * - the children of our own parent (the sshd process serving the
+ *   connection) that lead their own process group: every command sshd
+ *   started for the connection (POSIX `ps`);
+ * - on Linux, also the process groups of processes whose environment holds
+ *   our SSH_CONNECTION (unique to this TCP connection), which finds
+ *   background jobs whose shell already exited.
+ * Our own session ($$ leads it) is skipped. Nothing is done unless the
+ * parent is still an sshd: if the connection died first, the parent is init
+ * or a subreaper, whose children must never be touched.
  * Fixed text (no user input); no `'`, `\` or `!`, so any login shell (sh,
  * bash, zsh, fish, csh) passes it to sh unchanged.
  */
@@ -97,7 +103,11 @@ function stopCommand(signal: "TERM" | "KILL"): string {
     `case $(ps -o comm= -p "$p") in *sshd*) ;; *) exit 1 ;; esac; ` +
     `ps -A -o pid= -o ppid= -o pgid= | while read pid parent group; do ` +
     `[ "$parent" = "$p" ] && [ "$pid" = "$group" ] && [ "$pid" != "$$" ] && ` +
-    `kill -${signal} -"$pid" 2>/dev/null; done; true'`;
+    `kill -${signal} -"$pid" 2>/dev/null; done; ` +
+    `[ -n "$SSH_CONNECTION" ] && [ -d /proc/self ] || exit 0; ` +
+    `for f in $(grep -lzxF "SSH_CONNECTION=$SSH_CONNECTION" /proc/[0-9]*/environ 2>/dev/null); do ` +
+    `pid=\${f#/proc/}; set -- $(ps -o sid= -o pgid= -p "\${pid%/environ}"); ` +
+    `[ -n "$2" ] && [ "$1" != "$$" ] && kill -${signal} -"$2" 2>/dev/null; done; true'`;
 }
 
 function errorOf(error: unknown): RemoteError {

@@ -234,6 +234,7 @@ Deno.test("exec engine against real sshds", async (t) => {
           on(main.addresses[17], main.port), // over the timeout, ignoring TERM
           on(doomed.addresses[0], doomed.port), // its sshd dies mid-command
           on(main.addresses[18], main.port), // fine
+          on(main.addresses[19], main.port), // its background job outlives the shell
         ];
         const commands = [
           "true",
@@ -247,6 +248,7 @@ Deno.test("exec engine against real sshds", async (t) => {
           `trap "" TERM; sleep ${marker}2; echo survived`,
           "echo started; sleep 30",
           "echo fine",
+          `sleep ${marker}3 & echo started`,
         ];
         // One command for all: each host picks its line by its own address and port.
         const command = hosts.map((settings, i) =>
@@ -280,6 +282,7 @@ Deno.test("exec engine against real sshds", async (t) => {
             "timeout",
             "unreachable",
             "exit 0 null",
+            "timeout",
           ]);
           const messages = run.results.map((r) =>
             r.error?.message ?? ""
