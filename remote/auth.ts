@@ -57,6 +57,8 @@ type LoadedKey =
 
 const SIGNATURE_PROBE = Buffer.from("sessions key probe");
 
+class WrongPassphrase extends Error {}
+
 function isEncryptedWithoutPassphrase(error: Error): boolean {
   return /no passphrase given/i.test(error.message);
 }
@@ -216,7 +218,9 @@ export class Authenticator {
         ? unsupportedKey(path, key.message)
         : {
           status: "unusable",
-          problem: `cannot use key ${path}: ${key.message}`,
+          problem: key instanceof WrongPassphrase
+            ? key.message
+            : `cannot use key ${path}: ${key.message}`,
         };
     }
     const problem = signatureProblem(key);
@@ -243,7 +247,7 @@ export class Authenticator {
       const key = parse(text, passphrase);
       if (!(key instanceof Error)) return key;
       last = /bad passphrase|decrypt/i.test(key.message)
-        ? new Error(`wrong passphrase for ${path}`)
+        ? new WrongPassphrase(`wrong passphrase for key ${path}`)
         : key;
       if (last === key) return key;
     }

@@ -143,6 +143,30 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
       },
     );
 
+    await t.step("encrypted key: three wrong passphrases", async () => {
+      let asked = 0;
+      const error = await rejection(
+        tryConnect(
+          settingsFor(addresses[0], port, user, {
+            identityFiles: [keys.encryptedKey],
+          }),
+          knownStore(),
+          {
+            prompt: () => {
+              asked++;
+              return Promise.resolve("not the passphrase");
+            },
+          },
+        ),
+      );
+      assert.equal(asked, 3);
+      assert.equal(error.kind, "auth");
+      assert.equal(
+        error.message,
+        `permission denied (publickey); wrong passphrase for key ${keys.encryptedKey}`,
+      );
+    });
+
     await t.step(
       "encrypted key without a terminal: auth error naming the key",
       async () => {
