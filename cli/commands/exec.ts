@@ -14,7 +14,7 @@ export function execCommand() {
     .description("run a command on many hosts over SSH")
     .argument(
       "[command...]",
-      "the remote command; several words are joined with spaces, as ssh does",
+      "the remote command: quote it, or put it after -- (words are joined with spaces, as ssh does)",
     )
     .option(
       "--targets <list>",
@@ -38,7 +38,7 @@ export function execCommand() {
     .option("--user <user>", "log in as USER on every host")
     .option(
       "--key <file>",
-      "use this private key (instead of the configured ones)",
+      "try this private key first, as ssh -i does",
     )
     .option("--port <port>", "connect to this port on every host", parsePort)
     .option("-F <file>", "read this ssh config file instead of ~/.ssh/config")
