@@ -19,6 +19,8 @@ export const SCREEN_NAME_MAX_BYTES = 80;
 const SOCKET_PATH_MAX_BYTES = 107;
 /** Linux's PID_MAX_LIMIT is 4194304: a session's PID can take 7 digits. */
 const PID_MAX_DIGITS = 7;
+/** How long `create` waits for the new socket to appear (it normally takes milliseconds). */
+const CREATE_WAIT_MS = 5_000;
 /** Where Debian's screen keeps sockets when SCREENDIR is unset (a build-time choice). */
 const DEFAULT_SOCKET_ROOT = "/run/screen";
 
@@ -244,20 +246,31 @@ export class ScreenBackend implements Backend {
   }
 
   /**
-   * `screen -dmS` exits 0 even when the socket could not be made under that
-   * name (it truncates long socket paths): confirm the exact name exists,
-   * and end a session created under a mangled name, so nothing is half-done.
+   * `screen -dmS` can return before the socket exists, and exits 0 even
+   * when it made the socket under a shortened name (socket paths longer
+   * than 107 bytes are cut): wait for the exact name, and end a session
+   * created under a cut name, so nothing is half-done.
    */
   private async verifyCreated(
     name: string,
     before: ScreenListing,
   ): Promise<void> {
     const known = new Set(before.entries.map((entry) => entry.pid));
-    const fresh = (await this.listing()).entries.filter((entry) =>
-      !known.has(entry.pid)
-    );
-    if (fresh.some((entry) => entry.name === name)) return;
-    for (const stray of fresh.filter((entry) => name.startsWith(entry.name))) {
+    const isCut = (entry: ScreenEntry) =>
+      before.socketDir !== null && entry.name !== name &&
+      name.startsWith(entry.name) &&
+      byteLength(`${before.socketDir}/${entry.id}`) === SOCKET_PATH_MAX_BYTES;
+    const deadline = Date.now() + CREATE_WAIT_MS;
+    let fresh: ScreenEntry[] = [];
+    while (true) {
+      fresh = (await this.listing()).entries.filter((entry) =>
+        !known.has(entry.pid)
+      );
+      if (fresh.some((entry) => entry.name === name)) return;
+      if (fresh.some(isCut) || Date.now() >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    for (const stray of fresh.filter(isCut)) {
       await this.runner.run(SCREEN, ["-S", stray.id, "-X", "quit"]);
     }
     throw new BackendError(

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { ProcessRunner } from "../backends/process.ts";
-import { ScreenBackend } from "../backends/screen.ts";
+import { ScreenBackend, screenNameProblem } from "../backends/screen.ts";
 import { BackendError, type Session } from "../backends/types.ts";
 import {
   killSessionProcess,
@@ -327,37 +327,69 @@ Deno.test("screen backend: not installed means no process is started", async () 
   );
 });
 
-Deno.test("screen backend: a create screen reports but does not do is a failure", async () => {
-  // screen -dmS exits 0 even when it could not make the socket: fake exactly that.
+/**
+ * A fake screen whose `-ls` answers come from LISTINGS in turn (the last
+ * one repeats), for the races and silent failures real screen shows only
+ * now and then; it records every argument list.
+ */
+function scriptedScreen(dir: string, listings: string[]) {
   const calls: string[][] = [];
+  let next = 0;
   const runner: ProcessRunner = {
     run: (_command, args) => {
       calls.push(args);
-      return Promise.resolve({
-        code: args[0] === "-ls" ? 1 : 0,
-        stdout: args[0] === "-ls"
-          ? "No Sockets found in /tmp/scr-x.\n\r\n"
-          : "",
-        stderr: "",
-      });
+      const stdout = args[0] === "-ls"
+        ? listings[Math.min(next++, listings.length - 1)]
+        : "";
+      return Promise.resolve({ code: 0, stdout, stderr: "" });
     },
     interactive: () => Promise.reject(new Error("must not run")),
-    env: (name) => name === "SCREENDIR" ? "/tmp/scr-x" : undefined,
+    env: (name) => name === "SCREENDIR" ? dir : undefined,
     which: () => "/usr/bin/screen",
   };
-  const error = await rejectsWith(
-    new ScreenBackend(runner).create({
-      name: "ghost",
-      directory: "/tmp",
-      shell: "/bin/sh",
-    }),
-    "failed",
-  );
-  assert.match(error.message, /'ghost' does not exist/);
+  return { calls, backend: new ScreenBackend(runner) };
+}
+
+Deno.test("screen backend: create waits for a socket that appears late", async () => {
+  const dir = "/tmp/scr-x";
+  const none = `No Sockets found in ${dir}.\n\r\n`;
+  const { calls, backend } = scriptedScreen(dir, [
+    none,
+    none,
+    none,
+    `There is a screen on:\r\n\t4242.late\t(11/24/26 01:00:06)\t(Detached)\n1 Socket in ${dir}.\r\n`,
+  ]);
+  await backend.create({ name: "late", directory: "/tmp", shell: "/bin/sh" });
   assert.deepEqual(calls, [
     ["-ls"],
-    ["-dmS", "ghost", "-s", "/bin/sh"],
+    ["-dmS", "late", "-s", "/bin/sh"],
     ["-ls"],
+    ["-ls"],
+    ["-ls"],
+  ]);
+});
+
+Deno.test("screen backend: a session screen made under a cut name is ended", async () => {
+  // The name check leaves room for a 7-digit PID; fake a system with longer
+  // PIDs, where screen cuts the socket path to 107 bytes (as it does).
+  const dir = "/tmp/scr-" + "x".repeat(20);
+  const name = "n".repeat(107 - dir.length - 1 - 7 - 1);
+  const pid = "12345678";
+  const cut = "n".repeat(107 - dir.length - 1 - pid.length - 1);
+  assert.equal(screenNameProblem(name, dir), null);
+  const { calls, backend } = scriptedScreen(dir, [
+    `No Sockets found in ${dir}.\n\r\n`,
+    `There is a screen on:\r\n\t${pid}.${cut}\t(11/24/26 01:00:06)\t(Detached)\n1 Socket in ${dir}.\r\n`,
+  ]);
+  const error = await rejectsWith(
+    backend.create({ name, directory: "/tmp", shell: "/bin/sh" }),
+    "failed",
+  );
+  assert.match(error.message, /does not exist/);
+  assert.deepEqual(calls.slice(1), [
+    ["-dmS", name, "-s", "/bin/sh"],
+    ["-ls"],
+    ["-S", `${pid}.${cut}`, "-X", "quit"],
   ]);
 });
 
