@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { ExecFlags } from "./commands/exec.ts";
 import { DEFAULT_FAN_OUT } from "./commands/exec.ts";
 import { usageError } from "./errors.ts";
+import { ExitCode } from "./exit-codes.ts";
 import {
   type CollectedOutput,
   concatBytes,
@@ -420,8 +421,9 @@ class LinesSink implements OutputSink {
   #write(index: number, stream: OutputStream, lines: string[]): void {
     if (lines.length === 0) return;
     const label = this.#labels[index];
-    if (stream === "stdout") writeOut(this.#out.format(label, stream, lines));
-    else writeErr(this.#err.format(label, stream, lines));
+    if (stream === "stdout") {
+      writeStdout(this.#out.format(label, stream, lines));
+    } else writeErr(this.#err.format(label, stream, lines));
   }
 }
 
@@ -448,9 +450,9 @@ class CollectingSink implements OutputSink {
     const stderr = concatBytes(err);
     this.#chunks[index] = [[], []];
     if (this.mode === "blocks") {
-      writeOut(formatBlock(outcome, stdout, stderr, stdoutPaint));
+      writeStdout(formatBlock(outcome, stdout, stderr, stdoutPaint));
     } else if (this.mode === "json") {
-      writeOut(formatJsonRecord(outcome, stdout, stderr));
+      writeStdout(formatJsonRecord(outcome, stdout, stderr));
     } else {
       this.#collected[index] = { outcome, stdout, stderr };
     }
@@ -459,7 +461,7 @@ class CollectingSink implements OutputSink {
   end(): void {
     if (this.mode !== "gather") return;
     const collected = this.#collected.filter((entry) => entry !== undefined);
-    writeOut(formatGathered(gatherOutputs(collected), stdoutPaint));
+    writeStdout(formatGathered(gatherOutputs(collected), stdoutPaint));
   }
 }
 
@@ -508,6 +510,20 @@ function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
   let written = 0;
   while (written < bytes.length) {
     written += file.writeSync(bytes.subarray(written));
+  }
+}
+
+/**
+ * When the reader of our output goes away (`| head`), stop at once and
+ * quietly, as a tool killed by SIGPIPE would: the remote commands end when
+ * their connections close.
+ */
+function writeStdout(text: string): void {
+  try {
+    writeOut(text);
+  } catch (error) {
+    if (error instanceof Deno.errors.BrokenPipe) Deno.exit(ExitCode.FAILURE);
+    throw error;
   }
 }
 

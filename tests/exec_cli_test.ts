@@ -370,6 +370,34 @@ Deno.test("sessions exec against real sshds", async (t) => {
       },
     );
 
+    await t.step(
+      "a reader that goes away (| head) ends the run quietly",
+      async () => {
+        const line = sessionsShellLine([
+          "exec",
+          "-F",
+          fixture.config,
+          "--targets",
+          fixture.targets,
+          "--parallel",
+          "seq 1 1000000",
+        ]);
+        const output = await new Deno.Command("bash", {
+          args: [
+            "-c",
+            `${line} | head -1; echo "status=\${PIPESTATUS[0]}" >&2`,
+          ],
+          env: { ...fixture.env, NO_COLOR: "1" },
+          stdin: "null",
+        }).output();
+        const stdout = new TextDecoder().decode(output.stdout);
+        const stderr = new TextDecoder().decode(output.stderr);
+        assert.match(stdout, /^\S+ +\| 1\n$/);
+        assert.match(stderr, /status=1\n$/);
+        assert.doesNotMatch(stderr, /internal error|Uncaught/);
+      },
+    );
+
     await t.step("usage errors: one line, exit 2, nothing run", async (t) => {
       for (
         const [what, args, pattern] of [
