@@ -13,13 +13,19 @@
  */
 import type { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
-import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import {
+  Client,
+  type ClientChannel,
+  type ConnectConfig,
+  type ServerHostKeyAlgorithm,
+} from "ssh2";
 import type { Authenticator, HostAuth } from "./auth.ts";
 import { RemoteError } from "./errors.ts";
 import {
   blobKeyType,
   fingerprintSha256,
   type KnownHostsFiles,
+  type KnownHostsStore,
 } from "./known-hosts.ts";
 import type { HostSettings } from "./types.ts";
 
@@ -78,6 +84,62 @@ export function hostKeyName(settings: HostSettings): string {
     : `[${settings.hostname}]:${settings.port}`;
 }
 
+function storeFor(
+  settings: HostSettings,
+  knownHosts: KnownHostsFiles,
+): KnownHostsStore {
+  return knownHosts.store(
+    settings.userKnownHostsFiles,
+    settings.globalKnownHostsFiles,
+  );
+}
+
+/** The host key algorithms that can present a key of each known_hosts key type. */
+const ALGORITHMS_FOR_KEY_TYPE: Record<string, ServerHostKeyAlgorithm[]> = {
+  "ssh-ed25519": ["ssh-ed25519"],
+  "ecdsa-sha2-nistp256": ["ecdsa-sha2-nistp256"],
+  "ecdsa-sha2-nistp384": ["ecdsa-sha2-nistp384"],
+  "ecdsa-sha2-nistp521": ["ecdsa-sha2-nistp521"],
+  "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+};
+
+/**
+ * As OpenSSH: ask the server first for a key of a type known_hosts already
+ * holds for it, so a host known by its RSA key is not met as "unknown"
+ * because it also has an ed25519 key.
+ */
+function preferKnownKeyTypes(
+  settings: HostSettings,
+  store: KnownHostsStore,
+): Partial<ConnectConfig> {
+  if (settings.strictHostKeyChecking === "no") return {};
+  const preferred = store.knownKeyTypes(hostKeyName(settings))
+    .flatMap((type) => ALGORITHMS_FOR_KEY_TYPE[type] ?? []);
+  if (preferred.length === 0) return {};
+  return {
+    algorithms: {
+      // Applied in this order by ssh2: take them out, put them first.
+      serverHostKey: { remove: preferred, prepend: preferred, append: [] },
+    },
+  };
+}
+
+/**
+ * Whether connecting to SETTINGS (or one of its ProxyJump hops) may meet a
+ * key to ask the user about: StrictHostKeyChecking unset or "ask", and no
+ * known_hosts line for the name at all.
+ */
+export function mayAskAboutHostKey(
+  settings: HostSettings,
+  knownHosts: KnownHostsFiles,
+): boolean {
+  return [...settings.proxyJump, settings].some((host) =>
+    (host.strictHostKeyChecking === null ||
+      host.strictHostKeyChecking === "ask") &&
+    storeFor(host, knownHosts).knownKeyTypes(hostKeyName(host)).length === 0
+  );
+}
+
 function describeHost(settings: HostSettings): string {
   return settings.port === 22
     ? settings.hostname
@@ -107,6 +169,7 @@ function changedKeyError(
 async function judgeHostKey(
   settings: HostSettings,
   key: Uint8Array,
+  store: KnownHostsStore,
   options: ConnectOptions,
   pauseTimer: () => void,
 ): Promise<RemoteError | null> {
@@ -115,10 +178,6 @@ async function judgeHostKey(
   const name = hostKeyName(settings);
   const keyType = blobKeyType(key) ?? "unknown";
   const fingerprint = fingerprintSha256(key);
-  const store = options.knownHosts.store(
-    settings.userKnownHostsFiles,
-    settings.globalKnownHostsFiles,
-  );
   const check = store.check(name, keyType, key);
   switch (check.status) {
     case "match":
@@ -313,6 +372,7 @@ function connectOne(
           ),
       );
     });
+    const store = storeFor(settings, options.knownHosts);
     const forwardAgent = settings.forwardAgent && !!options.agentSocket;
     armTimer();
     try {
@@ -322,13 +382,20 @@ function connectOne(
         username: settings.user,
         ...(sock ? { sock } : {}),
         readyTimeout: 0, // our own timer, which pauses while the user decides on a host key
+        ...preferKnownKeyTypes(settings, store),
         ...keepaliveConfig(settings),
         authHandler: auth.authHandler,
         ...(forwardAgent
           ? { agent: options.agentSocket!, agentForward: true }
           : {}),
         hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
-          judgeHostKey(settings, new Uint8Array(key), options, pauseTimer).then(
+          judgeHostKey(
+            settings,
+            new Uint8Array(key),
+            store,
+            options,
+            pauseTimer,
+          ).then(
             (error) => {
               refusal = error;
               if (!error && !settled) armTimer();

@@ -6,10 +6,12 @@
  *
  * Unknown host keys, when StrictHostKeyChecking is unset and the caller can
  * ask (`confirmUnknownHosts`), are settled before anything runs: phase 1
- * connects every host and collects the unknown keys, phase 2 asks the caller
- * once for all of them, phase 3 runs the command on the connections already
- * open. Without a way to ask, unknown keys are refused and hosts run as soon
- * as they are connected.
+ * connects the hosts that have no known_hosts line at all and collects their
+ * keys, phase 2 asks the caller once for all of them, phase 3 runs the
+ * command everywhere, reusing the connections phase 1 opened. (A host with
+ * known_hosts lines but none for a key type it offers is refused in phase 3
+ * like any unknown key without a terminal.) When no host lacks a line, or
+ * without a way to ask, every host connects and runs at once.
  *
  * A timed-out command is stopped without a PTY and without wrapping the
  * user's command: sshd starts each command as a session leader, a child of
@@ -24,6 +26,7 @@ import type { Authenticator } from "./auth.ts";
 import {
   connect,
   type ConnectOptions,
+  mayAskAboutHostKey,
   type SshConnection,
   type UnknownHostKey,
 } from "./connection.ts";
@@ -352,53 +355,55 @@ export async function execOnHosts(
     agentSocket: context.agentSocket,
   });
 
-  const asks = context.confirmUnknownHosts !== null &&
-    hosts.some((host) =>
-      host.strictHostKeyChecking === null ||
-      host.strictHostKeyChecking === "ask"
+  // Only hosts with no known_hosts line at all can need a question; when
+  // there are none, every host connects and runs at once.
+  const direct = connectOptions(null);
+  const confirm = context.confirmUnknownHosts;
+  const asking = confirm === null
+    ? []
+    : hosts.flatMap((host, index) =>
+      mayAskAboutHostKey(host, context.knownHosts) ? [index] : []
     );
-  if (!asks) {
-    const direct = connectOptions(null);
-    await fanOut(hosts.length, options.parallel, async (index) => {
-      await settle(index, await connectHost(hosts[index], direct));
-    });
-    return results;
-  }
-
-  const connected = await connectAll(
-    hosts,
-    options.parallel,
-    connectOptions,
-    context.confirmUnknownHosts!,
-  );
-  await fanOut(
-    hosts.length,
-    options.parallel,
-    (index) => settle(index, connected[index]),
-  );
+  const held = asking.length === 0
+    ? new Map<number, Connected>()
+    : await connectAll(
+      hosts,
+      asking,
+      options.parallel,
+      connectOptions,
+      confirm!,
+    );
+  await fanOut(hosts.length, options.parallel, async (index) => {
+    await settle(
+      index,
+      held.get(index) ?? await connectHost(hosts[index], direct),
+    );
+  });
   return results;
 }
 
 /**
- * Phases 1 and 2: connects every host (at most `parallel` handshakes at a
- * time), holds the ones whose key is unknown at the host-key step, asks once
- * about all of those, then lets them finish connecting.
+ * Phases 1 and 2: connects the hosts at INDICES (at most `parallel`
+ * handshakes at a time), holds the ones whose key is unknown at the host-key
+ * step, asks once about all of those, then lets them finish connecting.
  */
 async function connectAll(
   hosts: readonly HostSettings[],
+  indices: readonly number[],
   parallel: number,
   connectOptions: (
     onUnknownHost: ConnectOptions["onUnknownHost"],
   ) => ConnectOptions,
   confirm: (keys: UnknownHostKey[]) => Promise<boolean[]>,
-): Promise<Connected[]> {
+): Promise<Map<number, Connected>> {
   const pending: {
     index: number;
     key: UnknownHostKey;
     answer: (accept: boolean) => void;
   }[] = [];
-  const finals: Promise<Connected>[] = new Array(hosts.length);
-  await fanOut(hosts.length, parallel, (index) => {
+  const finals = new Map<number, Promise<Connected>>();
+  await fanOut(indices.length, parallel, (position) => {
+    const index = indices[position];
     let waited = 0;
     return new Promise<void>((slotFree) => {
       const onUnknownHost = (key: UnknownHostKey) => {
@@ -415,12 +420,13 @@ async function connectAll(
           });
         });
       };
-      finals[index] = connectHost(
+      const final = connectHost(
         hosts[index],
         connectOptions(onUnknownHost),
         () => waited,
       );
-      finals[index].then(() => slotFree());
+      finals.set(index, final);
+      final.then(() => slotFree());
     });
   });
   // Every host is now connected, failed, or held at its unknown key.
@@ -433,21 +439,25 @@ async function connectAll(
     } catch (error) {
       // No run after all (the user interrupted the question): close what is open.
       pending.forEach((entry) => entry.answer(false));
-      for (const host of await Promise.all(finals)) {
+      for (const host of await Promise.all(finals.values())) {
         if (host.status === "connected") host.connection.close();
       }
       throw error;
     }
     pending.forEach((entry, i) => entry.answer(answers[i] === true));
   }
-  const connected = await Promise.all(finals);
+  const connected = new Map<number, Connected>();
+  for (const [index, final] of finals) connected.set(index, await final);
   // A host held while the user read the question may have been dropped by
   // its server (LoginGraceTime): its key is recorded now, so connect again.
   const accepted = pending.filter((_, i) => answers[i] === true);
   await Promise.all(accepted.map(async ({ index }) => {
-    const held = connected[index];
+    const held = connected.get(index)!;
     if (held.status === "failed" && held.error.kind === "unreachable") {
-      connected[index] = await connectHost(hosts[index], connectOptions(null));
+      connected.set(
+        index,
+        await connectHost(hosts[index], connectOptions(null)),
+      );
     }
   }));
   return connected;

@@ -316,8 +316,12 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
           });
           // Freeze the sshd processes serving the connection: the link stays up, nothing answers.
           for (const pid of descendantsOf(frozen.pids[0])) {
-            Deno.kill(pid, "SIGSTOP");
-            stopped.push(pid);
+            try {
+              Deno.kill(pid, "SIGSTOP");
+              stopped.push(pid);
+            } catch {
+              // a short-lived process that is already gone
+            }
           }
           const lost = await connection.closed;
           assert.equal(lost?.kind, "unreachable");
@@ -326,7 +330,13 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
             "connection lost (no answer to keepalive)",
           );
         } finally {
-          for (const pid of stopped) Deno.kill(pid, "SIGCONT");
+          for (const pid of stopped) {
+            try {
+              Deno.kill(pid, "SIGCONT");
+            } catch {
+              // exited meanwhile
+            }
+          }
           await frozen.stop();
         }
       },
@@ -506,6 +516,35 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
           ),
           /^ok /,
         );
+      },
+    );
+
+    await t.step(
+      "a host known by its RSA key is met with that key",
+      async () => {
+        const rsa = await generateKey(join(keys.dir, "host_rsa"), {
+          type: "rsa",
+          extra: ["-b", "2048"],
+        });
+        const both = await startSshd({
+          count: 1,
+          keys,
+          extraConfig: [`HostKey ${rsa}`],
+        });
+        try {
+          const rsaLine = (await Deno.readTextFile(`${rsa}.pub`)).split(" ")
+            .slice(0, 2).join(" ");
+          const out = await tryConnect(
+            settingsFor(both.addresses[0], both.port, user, {
+              identityFiles: [keys.key],
+              strictHostKeyChecking: "yes",
+            }),
+            knownHostsFile(`[${both.addresses[0]}]:${both.port} ${rsaLine}\n`),
+          );
+          assert.match(out, /^ok /);
+        } finally {
+          await both.stop();
+        }
       },
     );
 
