@@ -19,8 +19,8 @@ export const SCREEN_NAME_MAX_BYTES = 80;
 const SOCKET_PATH_MAX_BYTES = 107;
 /** Linux's PID_MAX_LIMIT is 4194304: a session's PID can take 7 digits. */
 const PID_MAX_DIGITS = 7;
-/** How long `create` waits for the new socket to appear (it normally takes milliseconds). */
-const CREATE_WAIT_MS = 5_000;
+/** How long create and kill wait for a socket to appear or go (normally milliseconds). */
+const SOCKET_WAIT_MS = 5_000;
 /** Where Debian's screen keeps sockets when SCREENDIR is unset (a build-time choice). */
 const DEFAULT_SOCKET_ROOT = "/run/screen";
 
@@ -260,16 +260,13 @@ export class ScreenBackend implements Backend {
       before.socketDir !== null && entry.name !== name &&
       name.startsWith(entry.name) &&
       byteLength(`${before.socketDir}/${entry.id}`) === SOCKET_PATH_MAX_BYTES;
-    const deadline = Date.now() + CREATE_WAIT_MS;
-    let fresh: ScreenEntry[] = [];
-    while (true) {
-      fresh = (await this.listing()).entries.filter((entry) =>
-        !known.has(entry.pid)
-      );
-      if (fresh.some((entry) => entry.name === name)) return;
-      if (fresh.some(isCut) || Date.now() >= deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const fresh =
+      (await this.pollListing((entries) =>
+        entries.some((entry) =>
+          !known.has(entry.pid) && (entry.name === name || isCut(entry))
+        )
+      )).entries.filter((entry) => !known.has(entry.pid));
+    if (fresh.some((entry) => entry.name === name)) return;
     for (const stray of fresh.filter(isCut)) {
       await this.runner.run(SCREEN, ["-S", stray.id, "-X", "quit"]);
     }
@@ -338,7 +335,20 @@ export class ScreenBackend implements Backend {
     const result = session.state === "dead"
       ? await this.runner.run(SCREEN, ["-wipe", session.id])
       : await this.runner.run(SCREEN, ["-S", session.id, "-X", "quit"]);
-    if (session.state === "dead" || result.code === 0) return;
+    if (session.state === "dead") return;
+    if (result.code === 0) {
+      // quit only asks: wait until the session is gone, so its name is free.
+      const { settled } = await this.pollListing((entries) =>
+        !entries.some((entry) =>
+          entry.id === session.id && entry.state !== "dead"
+        )
+      );
+      if (settled) return;
+      throw new BackendError(
+        "failed",
+        `screen session '${session.name}' still runs after being told to quit`,
+      );
+    }
     if (/no screen session found/i.test(`${result.stdout}${result.stderr}`)) {
       throw new BackendError(
         "not-found",
@@ -382,6 +392,19 @@ export class ScreenBackend implements Backend {
       );
     }
     return listing;
+  }
+
+  /** Lists until DONE holds or SOCKET_WAIT_MS have passed; the last entries and whether DONE held. */
+  private async pollListing(
+    done: (entries: ScreenEntry[]) => boolean,
+  ): Promise<{ entries: ScreenEntry[]; settled: boolean }> {
+    const deadline = Date.now() + SOCKET_WAIT_MS;
+    while (true) {
+      const { entries } = await this.listing();
+      if (done(entries)) return { entries, settled: true };
+      if (Date.now() >= deadline) return { entries, settled: false };
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   private defaultSocketDir(): string {

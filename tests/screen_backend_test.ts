@@ -369,6 +369,23 @@ Deno.test("screen backend: create waits for a socket that appears late", async (
   ]);
 });
 
+Deno.test("screen backend: kill returns once the session is gone", async () => {
+  const dir = "/tmp/scr-x";
+  const { calls, backend } = scriptedScreen(dir, [
+    `There is a screen on:\r\n\t4242.dev\t(11/24/26 01:00:06)\t(Detached)\n1 Socket in ${dir}.\r\n`,
+    `There is a screen on:\r\n\t4242.dev\t(11/24/26 01:00:06)\t(Detached)\n1 Socket in ${dir}.\r\n`,
+    `No Sockets found in ${dir}.\n\r\n`,
+  ]);
+  const [session] = await backend.list({ all: false });
+  await backend.kill(session);
+  assert.deepEqual(calls, [
+    ["-ls"],
+    ["-S", "4242.dev", "-X", "quit"],
+    ["-ls"],
+    ["-ls"],
+  ]);
+});
+
 Deno.test("screen backend: a session screen made under a cut name is ended", async () => {
   // The name check leaves room for a 7-digit PID; fake a system with longer
   // PIDs, where screen cuts the socket path to 107 bytes (as it does).
