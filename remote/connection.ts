@@ -30,9 +30,9 @@ import {
 import type { HostSettings } from "./types.ts";
 
 /** Keepalive when ServerAliveInterval is not set: a dead link is noticed within 45 s. */
-export const DEFAULT_KEEPALIVE_INTERVAL_SECONDS = 15;
+const DEFAULT_KEEPALIVE_INTERVAL_SECONDS = 15;
 /** OpenSSH's ServerAliveCountMax default. */
-export const DEFAULT_KEEPALIVE_COUNT_MAX = 3;
+const DEFAULT_KEEPALIVE_COUNT_MAX = 3;
 /** ConnectTimeout when neither config nor flags set one. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
@@ -77,7 +77,7 @@ export interface SshConnection {
 }
 
 /** The known_hosts name of a host, as OpenSSH writes it. */
-export function hostKeyName(settings: HostSettings): string {
+function hostKeyName(settings: HostSettings): string {
   if (settings.hostKeyAlias) return settings.hostKeyAlias;
   return settings.port === 22
     ? settings.hostname
@@ -262,7 +262,7 @@ function socketErrorMessage(
 }
 
 /** Turns an ssh2 client error into the RemoteError the user sees. */
-export function classifyClientError(
+function classifyClientError(
   error: SocketError,
   settings: HostSettings,
   auth: HostAuth,

@@ -107,7 +107,7 @@ export async function generateKey(
   return path;
 }
 
-export async function fingerprintOf(publicKeyPath: string): Promise<string> {
+async function fingerprintOf(publicKeyPath: string): Promise<string> {
   const line = await run("ssh-keygen", [
     "-l",
     "-E",
@@ -169,7 +169,7 @@ function assertLoopback(address: string): void {
 }
 
 /** `count` addresses 127.0.S.1 … (250 per subnet, skipping .0 and .255). */
-export function loopbackAddresses(
+function loopbackAddresses(
   count: number,
   firstSubnet: number,
 ): string[] {
