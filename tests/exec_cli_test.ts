@@ -17,6 +17,7 @@ import {
   sessionsShellLine,
 } from "./helpers/sessions.ts";
 import { Pty } from "./helpers/pty.ts";
+import { hostColor } from "../cli/exec-output.ts";
 
 /** Prints the address the connection arrived at: which stand-in host ran it. */
 const WHO = 'set -- $SSH_CONNECTION; echo "$3"';
@@ -549,6 +550,51 @@ Deno.test("sessions exec against real sshds", async (t) => {
           const recorded = (await Deno.readTextFile(fixture.knownHosts))
             .trimEnd().split("\n");
           assert.equal(recorded.length, 2);
+        } finally {
+          await pty.dispose();
+        }
+      },
+    );
+
+    await t.step(
+      "on a terminal, lines are coloured per host and stderr's marker is red",
+      async () => {
+        const pty = await Pty.start({
+          command: sessionsShellLine([
+            "exec",
+            "-F",
+            fixture.config,
+            "--targets",
+            `${a},${b}`,
+            `${WHO}; echo oops >&2`,
+          ]) + '; echo "status=$?"',
+          env: { ...fixture.env, NO_COLOR: "" },
+          cols: 160,
+          rows: 40,
+        });
+        try {
+          await pty.waitFor(/status=\d/, 30_000);
+          const screen = await pty.tmux.ok([
+            "capture-pane",
+            "-p",
+            "-e",
+            "-S",
+            "-",
+            "-t",
+            "=pty:",
+          ]);
+          for (const address of [a, b]) {
+            const sgr =
+              { cyan: 36, green: 32, yellow: 33, blue: 34, magenta: 35 }[
+                hostColor(address) as "cyan"
+              ];
+            assert.ok(
+              screen.includes(`\x1b[${sgr}m${address}\x1b[39m | ${address}`) ||
+                screen.includes(`\x1b[${sgr}m${address}\x1b[0m | ${address}`),
+              JSON.stringify(screen),
+            );
+          }
+          assert.match(screen, /\x1b\[31m!\x1b\[(0|39)m oops/);
         } finally {
           await pty.dispose();
         }
