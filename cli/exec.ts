@@ -67,7 +67,7 @@ interface ExecPlan {
   connectTimeoutMs: number;
   mode: OutputMode;
   outdir: string | null;
-  /** The bytes sent to every host's command (empty when stdin is a terminal). */
+  /** Standard input, read to its end once, for every host's command; null when it is a terminal. */
   stdin: Uint8Array | null;
 }
 
