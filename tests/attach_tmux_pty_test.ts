@@ -23,9 +23,12 @@ async function withAttachSetup(body: (fixture: Fixture) => Promise<void>) {
   const screen = await PrivateScreen.create();
   let terminal: Pty | null = null;
   try {
-    // Inside the inner session TMUX is the inner server's; SCREENDIR must stay private there too.
+    // Inside the inner session TMUX is the inner server's; SCREENDIR must stay private there
+    // too. SHELL=/bin/sh: sessions made here must not wait on the user's shell start-up files.
     const line = (args: string[]) =>
-      `SCREENDIR=${shellQuote(screen.dir)} ${sessionsShellLine(args)}`;
+      `SHELL=/bin/sh SCREENDIR=${shellQuote(screen.dir)} ${
+        sessionsShellLine(args)
+      }`;
     for (const name of ["work", "other"]) {
       await inner.ok([
         "-f",
@@ -125,11 +128,34 @@ Deno.test("attach --create creates a missing session and attaches to it", async 
       `${line(["attach", "--create", "fresh"])}; echo "rc=$?"`,
     );
     await waitForClients(inner, "fresh", 1);
+    await waitForPrompt(inner, "fresh");
     await terminal.typeLine(line(["detach"]));
     const screen = await terminal.waitFor(/rc=\d+/, TIMEOUT_MS);
     assert.match(screen, /rc=0/);
   });
 });
+
+/** Waits for a shell prompt in session NAME: keys typed before it may be lost. */
+async function waitForPrompt(inner: PrivateTmux, name: string) {
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (
+    !/[$#] ?$/m.test(
+      await inner.ok(["capture-pane", "-p", "-t", `=${name}:`]).catch(() => ""),
+    )
+  ) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `no prompt in ${name}: ${await inner.run([
+          "capture-pane",
+          "-p",
+          "-t",
+          `=${name}:`,
+        ]).then((r) => r.stdout + r.stderr)}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 /** Waits until session NAME exists with COUNT clients. */
 async function waitForClients(inner: PrivateTmux, name: string, count: number) {
@@ -150,6 +176,7 @@ Deno.test("create --attach creates the session and attaches to it", async () => 
       }; echo "rc=$?"`,
     );
     await waitForClients(inner, "made", 1);
+    await waitForPrompt(inner, "made");
     await terminal.typeLine(line(["detach"]));
     const screen = await terminal.waitFor(/rc=\d+/, TIMEOUT_MS);
     assert.match(screen, /rc=0/);
