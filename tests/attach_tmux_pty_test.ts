@@ -8,6 +8,7 @@ import { Pty } from "./helpers/pty.ts";
 import { PrivateScreen } from "./helpers/screen.ts";
 import { sessionsShellLine, shellQuote } from "./helpers/sessions.ts";
 import { PrivateTmux } from "./helpers/tmux.ts";
+import { waitUntil } from "./helpers/assert.ts";
 
 const TIMEOUT_MS = 20_000;
 
@@ -16,6 +17,13 @@ interface Fixture {
   terminal: Pty;
   /** A `sessions …` line that uses only the private servers, from any shell. */
   line(args: string[]): string;
+  /**
+   * Types `sessions ARGS; echo "rc=$?"` at the outer shell and waits until
+   * session NAME has a client and a prompt.
+   */
+  attach(args: string[], name: string, prefix?: string): Promise<void>;
+  /** Types `sessions detach` in the inner session; the outer screen once `rc=` shows. */
+  detach(): Promise<string>;
 }
 
 async function withAttachSetup(body: (fixture: Fixture) => Promise<void>) {
@@ -59,7 +67,27 @@ async function withAttachSetup(body: (fixture: Fixture) => Promise<void>) {
       rows: 30,
     });
     await terminal.waitFor(/outer\$/, TIMEOUT_MS);
-    await body({ inner, terminal, line });
+    const outer = terminal;
+    const attach = async (args: string[], name: string, prefix = "") => {
+      await outer.typeLine(`${prefix}${line(args)}; echo "rc=$?"`);
+      await waitUntil(
+        async () => await clientsOf(inner, name).catch(() => 0) === 1,
+        TIMEOUT_MS,
+      );
+      // Keys typed before the shell's first prompt may be lost.
+      await waitUntil(
+        async () =>
+          /[$#] ?$/m.test(
+            await inner.ok(["capture-pane", "-p", "-t", `=${name}:`]),
+          ),
+        TIMEOUT_MS,
+      );
+    };
+    const detach = async () => {
+      await outer.typeLine(line(["detach"]));
+      return await outer.waitFor(/rc=\d+/, TIMEOUT_MS);
+    };
+    await body({ inner, terminal, line, attach, detach });
   } finally {
     await terminal?.dispose();
     await inner.dispose();
@@ -80,13 +108,11 @@ async function clientsOf(inner: PrivateTmux, name: string): Promise<number> {
 }
 
 Deno.test("attach shows the session; detach typed inside returns to the shell with exit 0", async () => {
-  await withAttachSetup(async ({ inner, terminal, line }) => {
-    await terminal.typeLine(`${line(["attach", "work"])}; echo "rc=$?"`);
+  await withAttachSetup(async ({ inner, terminal, attach, detach }) => {
+    await attach(["attach", "work"], "work");
     await terminal.waitFor(/MARK-WORK/, TIMEOUT_MS);
-    assert.equal(await clientsOf(inner, "work"), 1);
 
-    await terminal.typeLine(line(["detach"]));
-    const screen = await terminal.waitFor(/rc=\d+/, TIMEOUT_MS);
+    const screen = await detach();
     assert.match(screen, /\[detached \(from session work\)\]/);
     assert.match(screen, /rc=0/);
     assert.equal(await clientsOf(inner, "work"), 0);
@@ -95,113 +121,61 @@ Deno.test("attach shows the session; detach typed inside returns to the shell wi
 });
 
 Deno.test("attach inside tmux switches the client instead of nesting", async () => {
-  await withAttachSetup(async ({ inner, terminal, line }) => {
-    await terminal.typeLine(`${line(["attach", "work"])}; echo "rc=$?"`);
-    await terminal.waitFor(/MARK-WORK/, TIMEOUT_MS);
-
-    await terminal.typeLine(`${line(["attach", "other"])}; echo "switched=$?"`);
+  await withAttachSetup(async ({ inner, terminal, line, attach, detach }) => {
+    await attach(["attach", "work"], "work");
+    await terminal.typeLine(line(["attach", "other"]));
     await terminal.waitFor(/MARK-OTHER/, TIMEOUT_MS);
     assert.equal(await clientsOf(inner, "other"), 1);
     assert.equal(await clientsOf(inner, "work"), 0);
 
-    await terminal.typeLine(line(["detach"]));
-    const screen = await terminal.waitFor(/rc=\d+/, TIMEOUT_MS);
-    assert.match(screen, /rc=0/);
+    assert.match(await detach(), /rc=0/);
     assert.equal(await clientsOf(inner, "other"), 0);
   });
 });
 
 Deno.test("kill typed inside the session ends it and returns to the shell", async () => {
-  await withAttachSetup(async ({ inner, terminal, line }) => {
-    await terminal.typeLine(`${line(["attach", "work"])}; echo "rc=$?"`);
-    await terminal.waitFor(/MARK-WORK/, TIMEOUT_MS);
-
+  await withAttachSetup(async ({ inner, terminal, line, attach }) => {
+    await attach(["attach", "work"], "work");
     await terminal.typeLine(line(["kill", "work"]));
     await terminal.waitFor(/rc=\d+/, TIMEOUT_MS);
     assert.deepEqual(await inner.sessionNames(), ["other"]);
   });
 });
 
-Deno.test("attach --create creates a missing session and attaches to it", async () => {
-  await withAttachSetup(async ({ inner, terminal, line }) => {
-    await terminal.typeLine(
-      `${line(["attach", "--create", "fresh"])}; echo "rc=$?"`,
-    );
-    await waitForClients(inner, "fresh", 1);
-    await waitForPrompt(inner, "fresh");
-    await terminal.typeLine(line(["detach"]));
-    const screen = await terminal.waitFor(/rc=\d+/, TIMEOUT_MS);
-    assert.match(screen, /rc=0/);
-  });
-});
+Deno.test("attach --create and create --attach make the session and attach to it", async () => {
+  await withAttachSetup(async ({ inner, terminal, attach, detach }) => {
+    await attach(["attach", "--create", "fresh"], "fresh");
+    assert.match(await detach(), /rc=0/);
+    await terminal.typeLine("clear");
+    await terminal.waitFor((screen) => !screen.includes("rc="), TIMEOUT_MS);
 
-/** Waits for a shell prompt in session NAME: keys typed before it may be lost. */
-async function waitForPrompt(inner: PrivateTmux, name: string) {
-  const deadline = Date.now() + TIMEOUT_MS;
-  while (
-    !/[$#] ?$/m.test(
-      await inner.ok(["capture-pane", "-p", "-t", `=${name}:`]).catch(() => ""),
-    )
-  ) {
-    if (Date.now() > deadline) {
-      throw new Error(
-        `no prompt in ${name}: ${await inner.run([
-          "capture-pane",
-          "-p",
-          "-t",
-          `=${name}:`,
-        ]).then((r) => r.stdout + r.stderr)}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** Waits until session NAME exists with COUNT clients. */
-async function waitForClients(inner: PrivateTmux, name: string, count: number) {
-  const deadline = Date.now() + TIMEOUT_MS;
-  while (await clientsOf(inner, name).catch(() => -1) !== count) {
-    if (Date.now() > deadline) {
-      throw new Error(`session ${name} did not get ${count} client(s)`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-Deno.test("create --attach creates the session and attaches to it", async () => {
-  await withAttachSetup(async ({ inner, terminal, line }) => {
-    await terminal.typeLine(
-      `${
-        line(["create", "made", "--attach", "--shell", "/bin/sh"])
-      }; echo "rc=$?"`,
-    );
-    await waitForClients(inner, "made", 1);
-    await waitForPrompt(inner, "made");
-    await terminal.typeLine(line(["detach"]));
-    const screen = await terminal.waitFor(/rc=\d+/, TIMEOUT_MS);
-    assert.match(screen, /rc=0/);
+    await attach(["create", "made", "--attach", "--shell", "/bin/sh"], "made");
+    assert.match(await detach(), /rc=0/);
     assert.equal(await clientsOf(inner, "made"), 0);
+    assert.deepEqual((await inner.sessionNames()).sort(), [
+      "fresh",
+      "made",
+      "other",
+      "work",
+    ]);
   });
 });
 
 Deno.test("attach inside another multiplexer nests and says so", async () => {
-  await withAttachSetup(async ({ inner, terminal, line }) => {
+  await withAttachSetup(async ({ attach, detach }) => {
     const notes = await Deno.makeTempFile({ prefix: "sessions-note-" });
     try {
       // STY makes `sessions` believe it runs inside screen session 4242.fake.
-      await terminal.typeLine(
-        `STY=4242.fake ${line(["attach", "work"])} 2>${
-          shellQuote(notes)
-        }; echo "rc=$?"`,
+      await attach(
+        ["attach", "work"],
+        "work",
+        `exec 2>${shellQuote(notes)}; STY=4242.fake `,
       );
-      await terminal.waitFor(/MARK-WORK/, TIMEOUT_MS);
-      assert.equal(await clientsOf(inner, "work"), 1);
       assert.match(
         await Deno.readTextFile(notes),
         /^sessions: note: opening tmux session 'work' nested inside your screen session .*Ctrl-b d/,
       );
-      await terminal.typeLine(line(["detach"]));
-      assert.match(await terminal.waitFor(/rc=\d+/, TIMEOUT_MS), /rc=0/);
+      assert.match(await detach(), /rc=0/);
     } finally {
       await Deno.remove(notes);
     }
