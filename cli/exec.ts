@@ -36,7 +36,7 @@ import {
   loadSshConfig,
 } from "../remote/ssh-config.ts";
 import { loadSessionsConfig } from "../remote/settings.ts";
-import { Authenticator, type Prompt } from "../remote/auth.ts";
+import { Authenticator } from "../remote/auth.ts";
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   type UnknownHostKey,
@@ -90,7 +90,7 @@ export async function runExec(
   try {
     const auth = new Authenticator({
       agentSocket,
-      prompt: terminal && promptOn(terminal),
+      prompt: terminal && terminal.prompt,
       askPassword: flags.askPass === true,
     });
     await auth.load(plan.hosts);
@@ -136,19 +136,6 @@ export async function runExec(
   const finished = outcomes.filter((outcome) => outcome !== undefined);
   writeErr(formatSummary(finished, stderrPaint));
   Deno.exitCode = exitCodeFor(finished);
-}
-
-function promptOn(terminal: Terminal): Prompt {
-  return async (message, { echo }) => {
-    try {
-      return echo
-        ? await terminal.ask(message)
-        : await terminal.askSecret(message);
-    } catch (error) {
-      if (error instanceof PromptAborted) return null;
-      throw error;
-    }
-  };
 }
 
 async function planRun(command: string, flags: ExecFlags): Promise<ExecPlan> {
