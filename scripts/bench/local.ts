@@ -22,6 +22,10 @@ export interface LocalResult {
   list: Timing;
   /** `list --`: the same listing through commander, to show what the fast path saves. */
   listViaCommander: Timing;
+  /**
+   * Fastest `list` / fastest empty script: the runs least disturbed by other
+   * work on the machine, so the closest to the start-up cost itself.
+   */
   ratio: number;
   listedRows: number;
   denoVersion: string;
@@ -123,7 +127,7 @@ export async function runLocalBenchmark(
       emptyScript,
       list,
       listViaCommander,
-      ratio: list.medianMs / emptyScript.medianMs,
+      ratio: list.minMs / emptyScript.minMs,
       listedRows,
       denoVersion: Deno.version.deno,
       loadAverage: (await Deno.readTextFile("/proc/loadavg")).split(" ")
@@ -160,11 +164,13 @@ export function formatLocalSection(result: LocalResult, date: Date): string {
       result.listViaCommander,
     ),
     "",
-    `Ratio of the medians, \`sessions list\` / empty script: **${
+    `Ratio \`sessions list\` / empty script, fastest runs: **${
       result.ratio.toFixed(2)
-    }x**, which ${verdict}. Ratio of CPU time: ${
+    }x**, which ${verdict}. The other estimates: medians ${
+      (result.list.medianMs / result.emptyScript.medianMs).toFixed(2)
+    }x, CPU time ${
       (result.list.cpuMs / result.emptyScript.cpuMs).toFixed(2)
-    }x (less sensitive to other load on the machine; it includes the tmux and screen clients \`list\` runs). Load average when done: ${result.loadAverage}.`,
+    }x (CPU includes the tmux and screen clients \`list\` runs). The machine is shared: the medians and means move with other load (load average when done: ${result.loadAverage}); the fastest runs and CPU time move least.`,
     "",
     "Reproduce: `deno task bench local` (or `deno run -A scripts/bench/local.ts --write BENCHMARKS.md`); it installs hyperfine with apt-get when missing.",
   ].join("\n");
