@@ -29,6 +29,11 @@ export async function writeSection(
     ? text.slice(0, start) + section + text.slice(stop + end.length)
     : `${text.trimEnd()}\n\n${section}\n`;
   await Deno.writeTextFile(file, text);
+  // The file is checked by `deno fmt --check` like every other.
+  await new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--quiet", file],
+    stdout: "null",
+  }).output();
 }
 
 /** Whether a command is on PATH (without running it). */
