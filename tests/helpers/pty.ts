@@ -144,6 +144,18 @@ export class Pty {
       : null;
   }
 
+  /** Whether the pane's program has ended (its status may come later). */
+  async ended(): Promise<boolean> {
+    const out = await this.tmux.ok([
+      "display-message",
+      "-p",
+      "-t",
+      TARGET,
+      "#{pane_dead}",
+    ]);
+    return out.trim() === "1";
+  }
+
   /** Waits until the pane's program has ended and returns its exit status. */
   async waitForExit(timeoutMs = 10_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;
