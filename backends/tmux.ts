@@ -98,6 +98,11 @@ export function tmuxNameProblem(name: string): string | null {
     // tmux 3.2-3.6 would silently store '_' instead.
     return "a tmux session name cannot contain '.' or ':'";
   }
+  if (name.includes("#")) {
+    // tmux 3.3 expands #-formats in a new name (`#(cmd)` runs cmd); older
+    // versions store them as typed. No escaping is right for both.
+    return "a tmux session name cannot contain '#' (tmux expands #-formats in names)";
+  }
   if (name.includes("$") || name.includes("\\")) {
     // tmux 3.3 would silently store them escaped, as `\$` and `\\`.
     return "a tmux session name cannot contain '$' or '\\'";
@@ -113,11 +118,6 @@ export function tmuxNameProblem(name: string): string | null {
  * the other backends' socket paths alike.
  */
 const MAX_NAME_BYTES = 80;
-
-/** `new-session -s` expands formats (`#{host}`); `##` is a literal `#`. */
-function literalForFormat(name: string): string {
-  return name.replaceAll("#", "##");
-}
 
 export class TmuxBackend implements Backend {
   readonly name = "tmux" as const;
@@ -155,7 +155,7 @@ export class TmuxBackend implements Backend {
       "new-session",
       "-d",
       "-s",
-      literalForFormat(options.name),
+      options.name,
       "-c",
       options.directory,
       // More than one word makes tmux exec the command itself; one word would go through `sh -c`.

@@ -63,16 +63,6 @@ const SCREEN_ATTACH_SCRIPT = [
 ].join("; "); // one line: csh rejects a newline inside quotes
 
 /**
- * tmux expands `new-session -s NAME` as a format, so `#(cmd)` in a name
- * would run cmd on the host (tmuxNameProblem covers what tmux renames).
- */
-export function tmuxFormatProblem(name: string): string | null {
-  return name.includes("#")
-    ? "a tmux session name cannot contain '#' (tmux expands #-formats in it)"
-    : null;
-}
-
-/**
  * Why NAME cannot be a session of BACKEND on a host, or null: the same
  * rules as the local backends, socket paths checked against the usual
  * directories there (screen's for USER, zellij's under /tmp for a 5-digit uid).
@@ -84,7 +74,7 @@ export function remoteSessionNameProblem(
 ): string | null {
   switch (backend) {
     case "tmux":
-      return tmuxNameProblem(name) ?? tmuxFormatProblem(name);
+      return tmuxNameProblem(name);
     case "screen":
       return screenNameProblem(name, `/run/screen/S-${user}`);
     case "zellij":
