@@ -3,8 +3,8 @@
  * Heavy commands (exec, connect) load their implementation lazily, so the
  * local commands never load SSH code.
  */
-import { Command, CommanderError, Option } from "@commander-js/extra-typings";
-import { BACKEND_NAMES } from "../backends/types.ts";
+import { Command, CommanderError } from "@commander-js/extra-typings";
+import { backendFlag } from "./commands/backend-option.ts";
 import { reportError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
 import { formatError, writeErr } from "./output.ts";
@@ -27,11 +27,8 @@ export function buildProgram() {
     )
     .version(VERSION, "-V, --version", "print the version")
     .helpOption("-h, --help", "show help")
-    .addOption(
-      new Option("--backend <name>", "use only this multiplexer")
-        .choices(BACKEND_NAMES)
-        .env("SESSIONS_BACKEND"),
-    )
+    .enablePositionalOptions()
+    .addOption(backendFlag().env("SESSIONS_BACKEND"))
     .addCommand(listCommand())
     .addCommand(createCommand())
     .addCommand(attachCommand())

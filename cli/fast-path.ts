@@ -23,6 +23,7 @@ export function parseFastList(
   let all = false;
   let json = false;
   const backends: string[] = [];
+  let typedBeforeList = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "list" && !listSeen) listSeen = true;
@@ -30,18 +31,25 @@ export function parseFastList(
     else if (arg === "--json" && listSeen) json = true;
     else if (arg === "--backend" && i + 1 < argv.length) {
       backends.push(argv[++i]);
+      if (!listSeen) typedBeforeList = true;
     } else if (arg.startsWith("--backend=")) {
       backends.push(arg.slice("--backend=".length));
+      if (!listSeen) typedBeforeList = true;
     } else return null;
   }
   if (!listSeen) return null;
-  // The last --backend wins, else the variable; commander checks every value given.
-  const given = backends.length > 0 ? backends : [backendEnv];
+  // The last --backend wins, else the variable. commander checks every value
+  // given, and the variable unless a --backend precedes `list` (the
+  // program's copy reads it; list's own copy does not); a bad one is
+  // commander's to report.
   const valid = (value: string | undefined) =>
     value === undefined || BACKEND_NAMES.some((name) => name === value);
-  // A bad name is commander's to report, with its list of choices.
-  if (!given.every(valid)) return null;
-  return { all, json, backend: backendOption(given[given.length - 1]) };
+  const checked = typedBeforeList ? backends : [...backends, backendEnv];
+  if (!checked.every(valid)) return null;
+  const chosen = backends.length > 0
+    ? backends[backends.length - 1]
+    : backendEnv;
+  return { all, json, backend: backendOption(chosen) };
 }
 
 /** Runs `list` when ARGV is one the fast path knows; null means "use commander". */

@@ -31,12 +31,22 @@ export function backendOption(value: unknown): BackendName | undefined {
   return BACKEND_NAMES.find((name) => name === value);
 }
 
-/** The global options as commander parsed them for COMMAND. */
-export function globalOptions(
-  command: { optsWithGlobals(): object },
-): GlobalOptions {
-  const options: { backend?: unknown } = command.optsWithGlobals();
-  return { backend: backendOption(options.backend) };
+/** A command as commander parsed it, and the program above it. */
+export interface ParsedCommand {
+  opts(): object;
+  readonly parent: { opts(): object } | null;
+}
+
+/**
+ * The global options for COMMAND. `--backend` typed after the command (its
+ * own copy) beats the program's (typed before it, or SESSIONS_BACKEND): the
+ * later word wins, as in the fast path. commander's optsWithGlobals() would
+ * let the program's value win.
+ */
+export function globalOptions(command: ParsedCommand): GlobalOptions {
+  const own: { backend?: unknown } = command.opts();
+  const program: { backend?: unknown } = command.parent?.opts() ?? {};
+  return { backend: backendOption(own.backend ?? program.backend) };
 }
 
 export interface ListOptions extends GlobalOptions {

@@ -60,7 +60,7 @@ Deno.test("sessions upgrade against a local release server", async (t) => {
       async () => {
         for (const version of ["1.0.0", "v1.0.0"]) {
           await resetBinary();
-          const result = await upgrade([version]);
+          const result = await upgrade(["--version", version]);
           assert.equal(result.code, 0, result.stderr);
           assert.match(
             await Deno.readTextFile(binary),
@@ -73,7 +73,7 @@ Deno.test("sessions upgrade against a local release server", async (t) => {
     await t.step("a checksum mismatch leaves the old binary", async () => {
       await corruptChecksums(await publish(server, "6.6.6"));
       await resetBinary();
-      const result = await upgrade(["6.6.6"]);
+      const result = await upgrade(["--version", "6.6.6"]);
       assert.equal(result.code, 1);
       assert.equal(
         result.stderr,
@@ -94,7 +94,7 @@ Deno.test("sessions upgrade against a local release server", async (t) => {
           : targetByTriple("aarch64-apple-darwin")!;
         await publish(server, "7.7.7", { targets: [other] });
         await resetBinary();
-        const result = await upgrade(["7.7.7"]);
+        const result = await upgrade(["--version", "7.7.7"]);
         assert.equal(result.code, 1);
         assert.equal(
           result.stderr,
@@ -111,7 +111,7 @@ Deno.test("sessions upgrade against a local release server", async (t) => {
         const name = `sessions-8.8.8-${HERE.triple}.${HERE.format}`;
         await Deno.remove(join(release, name));
         await resetBinary();
-        const result = await upgrade(["8.8.8"]);
+        const result = await upgrade(["--version", "8.8.8"]);
         assert.equal(result.code, 1);
         assert.equal(
           result.stderr,
@@ -123,7 +123,7 @@ Deno.test("sessions upgrade against a local release server", async (t) => {
 
     await t.step("an unknown version fails on SHA256SUMS", async () => {
       await resetBinary();
-      const result = await upgrade(["9.9.9"]);
+      const result = await upgrade(["--version", "9.9.9"]);
       assert.equal(result.code, 1);
       assert.match(
         result.stderr,
@@ -134,7 +134,7 @@ Deno.test("sessions upgrade against a local release server", async (t) => {
 
     await t.step("an unreachable server leaves the old binary", async () => {
       await resetBinary();
-      const result = await runSessions(["upgrade", "1.0.0"], {
+      const result = await runSessions(["upgrade", "--version", "1.0.0"], {
         env: {
           SESSIONS_BASE_URL: "http://127.0.0.1:9/releases",
           SESSIONS_UPGRADE_PATH: binary,
@@ -152,7 +152,7 @@ Deno.test("sessions upgrade against a local release server", async (t) => {
       "something that is not a version is a usage error",
       async () => {
         await resetBinary();
-        const result = await upgrade(["../../etc"]);
+        const result = await upgrade(["--version", "../../etc"]);
         assert.equal(result.code, 2);
         assert.equal(
           result.stderr,

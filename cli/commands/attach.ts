@@ -1,4 +1,5 @@
 import { Command } from "@commander-js/extra-typings";
+import { backendFlag } from "./backend-option.ts";
 import { globalOptions, runAttach } from "../local.ts";
 
 export function attachCommand() {
@@ -6,6 +7,7 @@ export function attachCommand() {
     .description(
       "attach this terminal to a session (inside tmux or zellij: switch to it)",
     )
+    .addOption(backendFlag())
     .argument("<name>", "the exact session name")
     .option("--create", "create the session first if it does not exist")
     .action(async (name, options, command) => {

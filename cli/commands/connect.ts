@@ -2,6 +2,7 @@ import {
   type Command,
   Command as CommandClass,
 } from "@commander-js/extra-typings";
+import { backendFlag } from "./backend-option.ts";
 import type { BackendName } from "../../backends/types.ts";
 import { CliError, usageError } from "../errors.ts";
 import { ExitCode } from "../exit-codes.ts";
@@ -28,16 +29,17 @@ export interface ConnectFlags {
 }
 
 /**
- * The remote multiplexer for --session: the program-wide `--backend`
- * (commander gives it to the program wherever it is typed), but only when
- * typed on the command line. SESSIONS_BACKEND describes this machine, not
- * the remote one.
+ * The remote multiplexer for --session: `--backend` after `connect`, or
+ * the program's `--backend` before it, but only when typed on the command
+ * line. SESSIONS_BACKEND describes this machine, not the remote one.
  */
 export function remoteBackendChoice(
+  own: string | undefined,
   program:
     | Command<unknown[], Record<string, unknown>, Record<string, unknown>>
     | null,
 ): BackendName | null {
+  if (own !== undefined) return own as BackendName;
   if (!program || program.getOptionValueSource("backend") !== "cli") {
     return null;
   }
@@ -80,6 +82,7 @@ export function connectCommand() {
       "--session <name>",
       "attach to this multiplexer session on the host, creating it if missing",
     )
+    .addOption(backendFlag("the remote multiplexer for --session"))
     .option(
       "--command <cmd>",
       "run CMD with a terminal instead of a login shell",
@@ -89,8 +92,8 @@ export function connectCommand() {
     .addHelpText(
       "after",
       `
-With --session, the global --backend tmux|screen|zellij (before or after
-'connect') picks the remote multiplexer; without it the first one the host
+With --session, --backend tmux|screen|zellij (before or after 'connect')
+picks the remote multiplexer; without it the first one the host
 has is used, in that order.
 
 Exit status: the remote program's status; 255 when the connection could not
@@ -98,7 +101,7 @@ be made or was lost, or a host key or login was refused; 2 for bad usage;
 5 when standard input is not a terminal or the host has no multiplexer.`,
     )
     .action(async function (host, flags) {
-      const backend = remoteBackendChoice(this.parent);
+      const backend = remoteBackendChoice(flags.backend, this.parent);
       checkConnectFlags(flags, backend);
       if (!Deno.stdin.isTerminal()) {
         throw new CliError(

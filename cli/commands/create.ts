@@ -1,9 +1,11 @@
 import { Command } from "@commander-js/extra-typings";
+import { backendFlag } from "./backend-option.ts";
 import { globalOptions, runCreate } from "../local.ts";
 
 export function createCommand() {
   return new Command("create")
     .description("create a detached session")
+    .addOption(backendFlag())
     .argument("<name>", "the session name")
     .option(
       "--shell <shell>",

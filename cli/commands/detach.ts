@@ -1,4 +1,5 @@
 import { Command } from "@commander-js/extra-typings";
+import { backendFlag } from "./backend-option.ts";
 import { globalOptions, runDetach } from "../local.ts";
 
 export function detachCommand() {
@@ -6,6 +7,7 @@ export function detachCommand() {
     .description(
       "detach the session you are in, or every client of session NAME",
     )
+    .addOption(backendFlag())
     .argument("[name]", "the exact session name (default: the current one)")
     .action(async (name, _options, command) => {
       await runDetach(name, globalOptions(command));

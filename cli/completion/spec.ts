@@ -85,17 +85,8 @@ function optionSpec(option: Option): OptionSpec {
   };
 }
 
-/** The options commander accepts after any command: the program's own, minus help and version. */
-function globalOptions(program: AnyCommand): OptionSpec[] {
-  const help = program.createHelp();
-  return help.visibleOptions(program)
-    .filter((option) => option.long !== "--help" && option.long !== "--version")
-    .map(optionSpec);
-}
-
 export function programSpec(program: AnyCommand): ProgramSpec {
   const help = program.createHelp();
-  const globals = globalOptions(program);
   return {
     name: program.name(),
     options: help.visibleOptions(program).map(optionSpec),
@@ -104,10 +95,8 @@ export function programSpec(program: AnyCommand): ProgramSpec {
       .map((command) => ({
         name: command.name(),
         description: command.description(),
-        options: [
-          ...help.visibleOptions(command as AnyCommand).map(optionSpec),
-          ...globals,
-        ],
+        // Options are positional: after a command only its own are accepted.
+        options: help.visibleOptions(command as AnyCommand).map(optionSpec),
         arguments: command.registeredArguments.map((argument) => ({
           name: argument.name(),
           variadic: argument.variadic,
