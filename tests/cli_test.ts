@@ -10,7 +10,7 @@ Deno.test("the deno.json sessions task runs main.ts with exactly the shared perm
   );
   assert.equal(
     config.tasks.sessions,
-    `deno run ${PERMISSION_FLAGS.join(" ")} main.ts`,
+    `deno run --quiet ${PERMISSION_FLAGS.join(" ")} main.ts`,
   );
 });
 
@@ -48,4 +48,24 @@ Deno.test("sessions as a process", async (t) => {
       assert.match(result.stderr, /^sessions: .*'byobu'.*tmux, screen, zellij/);
     },
   );
+});
+
+Deno.test("the sessions task is silent on stderr where no multiplexer is installed", async () => {
+  // Deno logs "Failed to resolve 'zellij' for allow-run" for every name of
+  // --allow-run missing from PATH unless the run is --quiet.
+  const emptyPath = await Deno.makeTempDir();
+  try {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "sessions", "list", "--json"],
+      cwd: new URL("..", import.meta.url),
+      env: { PATH: emptyPath, NO_COLOR: "1" },
+      stdin: "null",
+    }).output();
+    const decoder = new TextDecoder();
+    assert.equal(decoder.decode(output.stderr), "");
+    assert.equal(decoder.decode(output.stdout), "[]\n");
+    assert.equal(output.code, 0);
+  } finally {
+    await Deno.remove(emptyPath, { recursive: true });
+  }
 });
