@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  type ClientKeys,
   closedPort,
   createClientKeys,
   type SshdCluster,
@@ -24,6 +25,7 @@ const WHO = 'set -- $SSH_CONNECTION; echo "$3"';
 
 interface Fixture {
   cluster: SshdCluster;
+  keys: ClientKeys;
   dir: string;
   config: string;
   knownHosts: string;
@@ -54,6 +56,7 @@ async function setUp(): Promise<Fixture & { cleanUp(): Promise<void> }> {
   );
   return {
     cluster,
+    keys,
     dir,
     config,
     knownHosts,
@@ -599,6 +602,43 @@ Deno.test("sessions exec against real sshds", async (t) => {
               screen.includes("\x1b[31m!\x1b[0m oops"),
             JSON.stringify(screen),
           );
+        } finally {
+          await pty.dispose();
+        }
+      },
+    );
+
+    await t.step(
+      "on a terminal: an encrypted key's passphrase is asked once for all hosts",
+      async () => {
+        await Deno.writeTextFile(
+          fixture.knownHosts,
+          fixture.cluster.knownHosts,
+        );
+        const pty = await Pty.start({
+          command: sessionsShellLine([
+            "exec",
+            "-F",
+            fixture.config,
+            "--key",
+            fixture.keys.encryptedKey,
+            "--targets",
+            fixture.targets,
+            "--parallel",
+            WHO,
+          ]) + '; echo "status=$?"',
+          env: { ...fixture.env, NO_COLOR: "1" },
+          cols: 160,
+        });
+        try {
+          const prompt = await pty.waitFor(/passphrase/i, 30_000);
+          assert.match(prompt, /id_encrypted/);
+          // Answered once: a second prompt (per host) would wait for ever,
+          // and the run would never reach its status line.
+          await pty.typeLine(fixture.keys.passphrase);
+          const screen = await pty.waitFor(/status=\d/, 30_000);
+          assert.match(screen, /3 hosts: 3 succeeded/);
+          assert.match(screen, /status=0\b/);
         } finally {
           await pty.dispose();
         }
