@@ -119,6 +119,17 @@ export function tmuxNameProblem(name: string): string | null {
  */
 const MAX_NAME_BYTES = 80;
 
+/**
+ * The target for an existing session: its id (`$3`), never its name. tmux
+ * reads `-t =$1` as the session with id $1, not the one named `$1` (which
+ * tmux itself accepts, though `create` refuses it), and ids are never
+ * reused, so a session that went away between listing and acting is not
+ * mistaken for another.
+ */
+function sessionTarget(session: Session): string {
+  return session.id;
+}
+
 export class TmuxBackend implements Backend {
   readonly name = "tmux" as const;
 
@@ -179,7 +190,7 @@ export class TmuxBackend implements Backend {
       const result = await this.tmux([
         "switch-client",
         "-t",
-        `=${session.name}`,
+        sessionTarget(session),
       ]);
       if (result.code !== 0) {
         throw this.failure(`switch to session '${session.name}'`, result);
@@ -190,7 +201,7 @@ export class TmuxBackend implements Backend {
       return await this.runner.interactive("tmux", [
         "attach-session",
         "-t",
-        `=${session.name}`,
+        sessionTarget(session),
       ]);
     } catch (error) {
       throw this.notInstalledOr(error);
@@ -211,7 +222,7 @@ export class TmuxBackend implements Backend {
     const result = await this.tmux([
       "detach-client",
       "-s",
-      `=${session.name}`,
+      sessionTarget(session),
     ]);
     if (result.code !== 0) {
       throw this.failure(`detach session '${session.name}'`, result);
@@ -222,7 +233,7 @@ export class TmuxBackend implements Backend {
     const result = await this.tmux([
       "kill-session",
       "-t",
-      `=${session.name}`,
+      sessionTarget(session),
     ]);
     if (result.code === 0) return;
     if (/can't find session|no server running/.test(result.stderr)) {

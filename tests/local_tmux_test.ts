@@ -405,3 +405,14 @@ Deno.test("sessions over tmux and screen: one name in both is a conflict", async
     assert.deepEqual(await tmux.sessionNames(), []);
   });
 });
+
+Deno.test("sessions over tmux: a session named like an id ('$1') is killed, not the session with that id", async () => {
+  await withTmux(async ({ tmux, sessions }) => {
+    assertOk(await sessions(["create", "keep"])); // $0
+    assertOk(await sessions(["create", "victim"])); // $1
+    // `create` refuses '$', but tmux itself takes such a name.
+    await tmux.ok(["new-session", "-d", "-s", "$1"]); // $2
+    assertOk(await sessions(["kill", "--", "$1"]));
+    assert.deepEqual((await tmux.sessionNames()).sort(), ["keep", "victim"]);
+  });
+});
