@@ -72,6 +72,9 @@ export function remoteSessionNameProblem(
   name: string,
   user: string,
 ): string | null {
+  // fish, a possible login shell there, reads `\'` inside single quotes as
+  // an escaped quote: posixQuote is safe only for names without `\`.
+  if (name.includes("\\")) return "a remote session name cannot contain '\\'";
   switch (backend) {
     case "tmux":
       return tmuxNameProblem(name);
@@ -98,7 +101,8 @@ export function remoteSessionCommand(
     case "screen":
       return `sh -c ${posixQuote(SCREEN_ATTACH_SCRIPT)} sh ${quoted}`;
     case "zellij":
-      return `zellij attach --create ${quoted}`;
+      // `--`: a name like `options` or `-h` is not a subcommand or a flag.
+      return `zellij attach --create -- ${quoted}`;
   }
 }
 

@@ -92,14 +92,14 @@ Deno.test("remote session commands pass the name as one argument and run nothing
         assert.equal(stdout, `[new-session]\n[-A]\n[-s]\n[${name}]\n`);
       }
     });
-    await t.step("zellij: attach --create NAME", async () => {
+    await t.step("zellij: attach --create -- NAME", async () => {
       for (const name of HOSTILE_NAMES) {
         const { stdout } = await sh(
           remoteSessionCommand("zellij", name),
           env,
           dir,
         );
-        assert.equal(stdout, `[attach]\n[--create]\n[${name}]\n`);
+        assert.equal(stdout, `[attach]\n[--create]\n[--]\n[${name}]\n`);
       }
     });
     await t.step(
@@ -175,6 +175,14 @@ Deno.test("remote session names follow the local backends' rules", () => {
     assert.notEqual(remoteSessionNameProblem("tmux", name, "u"), null, name);
   }
   assert.equal(remoteSessionNameProblem("screen", "a.b", "u"), null);
+  // A fish login shell reads \' inside single quotes as an escaped quote.
+  for (const backend of ["tmux", "screen", "zellij"] as const) {
+    assert.match(
+      remoteSessionNameProblem(backend, "x\\';echo INJECTED;#", "u") ?? "",
+      /'\\'/,
+      backend,
+    );
+  }
   assert.match(remoteSessionNameProblem("screen", "a/b", "u") ?? "", /'\/'/);
   assert.match(
     remoteSessionNameProblem("zellij", "..", "u") ?? "",
