@@ -93,8 +93,11 @@ const STOP_GRACE_MS = 2_000;
  *   connection) that lead their own process group: every command sshd
  *   started for the connection (POSIX `ps`);
  * - on Linux, also the process groups of processes whose environment holds
- *   our SSH_CONNECTION (unique to this TCP connection), which finds
- *   background jobs whose shell already exited.
+ *   our SSH_CONNECTION and that are no older than the sshd process serving
+ *   this connection, which finds background jobs whose shell already
+ *   exited. SSH_CONNECTION alone is unique only among live connections: a
+ *   long-lived process (a tmux server) started by an earlier connection
+ *   from the same address and port carries it too, but started before ours.
  * Our own session ($$ leads it) is skipped. Nothing is done unless the
  * parent is still an sshd: if the connection died first, the parent is init
  * or a subreaper, whose children must never be touched.
@@ -104,13 +107,14 @@ const STOP_GRACE_MS = 2_000;
 function stopCommand(signal: "TERM" | "KILL"): string {
   return `exec sh -c 'p=$PPID; [ "$p" -gt 1 ] || exit 1; ` +
     `case $(ps -o comm= -p "$p") in *sshd*) ;; *) exit 1 ;; esac; ` +
+    `age=$(ps -o etimes= -p "$p"); ` +
     `ps -A -o pid= -o ppid= -o pgid= | while read pid parent group; do ` +
     `[ "$parent" = "$p" ] && [ "$pid" = "$group" ] && [ "$pid" != "$$" ] && ` +
     `kill -${signal} -"$pid" 2>/dev/null; done; ` +
     `[ -n "$SSH_CONNECTION" ] && [ -d /proc/self ] || exit 0; ` +
     `for f in $(grep -lzxF "SSH_CONNECTION=$SSH_CONNECTION" /proc/[0-9]*/environ 2>/dev/null); do ` +
-    `pid=\${f#/proc/}; set -- $(ps -o sid= -o pgid= -p "\${pid%/environ}"); ` +
-    `[ -n "$2" ] && [ "$1" != "$$" ] && kill -${signal} -"$2" 2>/dev/null; done; true'`;
+    `pid=\${f#/proc/}; set -- $(ps -o sid= -o pgid= -o etimes= -p "\${pid%/environ}"); ` +
+    `[ -n "$3" ] && [ "$1" != "$$" ] && [ "$3" -le "$age" ] && kill -${signal} -"$2" 2>/dev/null; done; true'`;
 }
 
 function errorOf(error: unknown): RemoteError {
