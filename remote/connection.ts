@@ -174,11 +174,12 @@ async function judgeHostKey(
   pauseTimer: () => void,
 ): Promise<RemoteError | null> {
   const policy = settings.strictHostKeyChecking;
-  if (policy === "no") return null; // checking off: cli/ says so once per run
   const name = hostKeyName(settings);
   const keyType = blobKeyType(key) ?? "unknown";
   const fingerprint = fingerprintSha256(key);
   const check = store.check(name, keyType, key);
+  // Checking off (cli/ says so once per run) still refuses a revoked key, as OpenSSH does.
+  if (policy === "no" && check.status !== "revoked") return null;
   switch (check.status) {
     case "match":
       return null;
@@ -465,6 +466,17 @@ export async function connect(
   };
   try {
     const chain = [...settings.proxyJump, settings];
+    const proxied = chain.find((hop) => hop.proxyCommand);
+    if (proxied) {
+      // Connecting directly instead would bypass what the config asks for.
+      throw new RemoteError(
+        "usage",
+        `${
+          describeHost(proxied)
+        } uses ProxyCommand, which sessions does not run`,
+        "use ProxyJump instead, or ssh for this host",
+      );
+    }
     let sock: Duplex | null = null;
     for (const [index, hostSettings] of chain.entries()) {
       const isJump = index < chain.length - 1;

@@ -555,6 +555,26 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
       const error = await rejection(tryConnect(withKey(addresses[0]), path));
       assert.equal(error.kind, "host-key");
       assert.match(error.message, /revoked/);
+      // As OpenSSH: turning checking off does not let a revoked key in.
+      const unchecked = await rejection(
+        tryConnect(
+          withKey(addresses[0], { strictHostKeyChecking: "no" }),
+          path,
+        ),
+      );
+      assert.equal(unchecked.kind, "host-key");
+      assert.match(unchecked.message, /revoked/);
+    });
+
+    await t.step("ProxyCommand: refused before connecting", async () => {
+      const error = await rejection(
+        tryConnect(
+          withKey(addresses[0], { proxyCommand: "nc %h %p" }),
+          knownHostsFile(cluster!.knownHosts),
+        ),
+      );
+      assert.equal(error.kind, "usage");
+      assert.match(error.message, /ProxyCommand/);
     });
 
     await t.step("ProxyJump: one hop, both on loopback", async () => {
