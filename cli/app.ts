@@ -28,7 +28,9 @@ export function buildProgram() {
     .version(VERSION, "-V, --version", "print the version")
     .helpOption("-h, --help", "show help")
     .enablePositionalOptions()
-    .addOption(backendFlag().env("SESSIONS_BACKEND"))
+    .addOption(
+      backendFlag("use only this multiplexer (default: $SESSIONS_BACKEND)"),
+    )
     .addCommand(listCommand())
     .addCommand(createCommand())
     .addCommand(attachCommand())

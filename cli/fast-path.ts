@@ -23,7 +23,6 @@ export function parseFastList(
   let all = false;
   let json = false;
   const backends: string[] = [];
-  let typedBeforeList = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "list" && !listSeen) listSeen = true;
@@ -31,21 +30,16 @@ export function parseFastList(
     else if (arg === "--json" && listSeen) json = true;
     else if (arg === "--backend" && i + 1 < argv.length) {
       backends.push(argv[++i]);
-      if (!listSeen) typedBeforeList = true;
     } else if (arg.startsWith("--backend=")) {
       backends.push(arg.slice("--backend=".length));
-      if (!listSeen) typedBeforeList = true;
     } else return null;
   }
   if (!listSeen) return null;
-  // The last --backend wins, else the variable. commander checks every value
-  // given, and the variable unless a --backend precedes `list` (the
-  // program's copy reads it; list's own copy does not); a bad one is
-  // commander's to report.
-  const valid = (value: string | undefined) =>
-    value === undefined || BACKEND_NAMES.some((name) => name === value);
-  const checked = typedBeforeList ? backends : [...backends, backendEnv];
-  if (!checked.every(valid)) return null;
+  // The last --backend wins, else the variable. A bad value is commander's
+  // (or, for the variable, the list command's) to report.
+  const valid = (value: string) => BACKEND_NAMES.some((name) => name === value);
+  if (!backends.every(valid)) return null;
+  if (backends.length === 0 && backendEnv && !valid(backendEnv)) return null;
   const chosen = backends.length > 0
     ? backends[backends.length - 1]
     : backendEnv;

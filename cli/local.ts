@@ -31,6 +31,24 @@ export function backendOption(value: unknown): BackendName | undefined {
   return BACKEND_NAMES.find((name) => name === value);
 }
 
+/**
+ * SESSIONS_BACKEND, read only by the local commands (a bad value must not
+ * break `--help`, exec or connect). Empty counts as unset.
+ */
+export function backendFromEnvironment(
+  value: string | undefined,
+): BackendName | undefined {
+  if (value === undefined || value === "") return undefined;
+  const backend = backendOption(value);
+  if (backend === undefined) {
+    throw usageError(
+      `SESSIONS_BACKEND is '${value}', which is not a backend`,
+      `set it to ${BACKEND_NAMES.join(", ")}, or unset it`,
+    );
+  }
+  return backend;
+}
+
 /** A command as commander parsed it, and the program above it. */
 export interface ParsedCommand {
   opts(): object;
@@ -39,14 +57,18 @@ export interface ParsedCommand {
 
 /**
  * The global options for COMMAND. `--backend` typed after the command (its
- * own copy) beats the program's (typed before it, or SESSIONS_BACKEND): the
- * later word wins, as in the fast path. commander's optsWithGlobals() would
- * let the program's value win.
+ * own copy) beats the program's (typed before it): the later word wins, as
+ * in the fast path (commander's optsWithGlobals() would let the program's
+ * win). Without either, SESSIONS_BACKEND.
  */
 export function globalOptions(command: ParsedCommand): GlobalOptions {
   const own: { backend?: unknown } = command.opts();
   const program: { backend?: unknown } = command.parent?.opts() ?? {};
-  return { backend: backendOption(own.backend ?? program.backend) };
+  const typed = backendOption(own.backend ?? program.backend);
+  return {
+    backend: typed ??
+      backendFromEnvironment(Deno.env.get("SESSIONS_BACKEND")),
+  };
 }
 
 export interface ListOptions extends GlobalOptions {

@@ -69,3 +69,20 @@ Deno.test("the sessions task is silent on stderr where no multiplexer is install
     await Deno.remove(emptyPath, { recursive: true });
   }
 });
+
+Deno.test("a bad SESSIONS_BACKEND stops only the local commands that would use it", async () => {
+  const env = { SESSIONS_BACKEND: "byobu" };
+  assert.equal((await runSessions(["--help"], { env })).code, 0);
+  assert.equal((await runSessions(["exec", "--help"], { env })).code, 0);
+  const list = await runSessions(["list"], { env });
+  assert.equal(list.code, 2);
+  assert.equal(
+    list.stderr,
+    "sessions: SESSIONS_BACKEND is 'byobu', which is not a backend (set it to tmux, screen, zellij, or unset it)\n",
+  );
+  // A typed --backend does not need the variable.
+  const typed = await runSessions(["list", "--backend", "tmux", "--json"], {
+    env: { ...env, TMUX_TMPDIR: await Deno.makeTempDir() },
+  });
+  assert.equal(typed.code, 0, typed.stderr);
+});
