@@ -409,7 +409,7 @@ class LinesSink implements OutputSink {
     if (lines.length === 0) return;
     const label = this.#labels[index];
     if (stream === "stdout") {
-      writeStdout(this.#out.format(label, stream, lines));
+      writeOut(this.#out.format(label, stream, lines));
     } else writeErr(this.#err.format(label, stream, lines));
   }
 }
@@ -437,9 +437,9 @@ class CollectingSink implements OutputSink {
     const stderr = concatBytes(err);
     this.#chunks[index] = [[], []];
     if (this.mode === "blocks") {
-      writeStdout(formatBlock(outcome, stdout, stderr, stdoutPaint));
+      writeOut(formatBlock(outcome, stdout, stderr, stdoutPaint));
     } else if (this.mode === "json") {
-      writeStdout(formatJsonRecord(outcome, stdout, stderr));
+      writeOut(formatJsonRecord(outcome, stdout, stderr));
     } else {
       this.#collected[index] = { outcome, stdout, stderr };
     }
@@ -448,7 +448,7 @@ class CollectingSink implements OutputSink {
   end(): void {
     if (this.mode !== "gather") return;
     const collected = this.#collected.filter((entry) => entry !== undefined);
-    writeStdout(formatGathered(gatherOutputs(collected), stdoutPaint));
+    writeOut(formatGathered(gatherOutputs(collected), stdoutPaint));
   }
 }
 
@@ -497,20 +497,6 @@ function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
   let written = 0;
   while (written < bytes.length) {
     written += file.writeSync(bytes.subarray(written));
-  }
-}
-
-/**
- * When the reader of our output goes away (`| head`), stop at once and
- * quietly, as a tool killed by SIGPIPE would: the remote commands end when
- * their connections close.
- */
-function writeStdout(text: string): void {
-  try {
-    writeOut(text);
-  } catch (error) {
-    if (error instanceof Deno.errors.BrokenPipe) Deno.exit(ExitCode.FAILURE);
-    throw error;
   }
 }
 

@@ -25,8 +25,18 @@ export function paint(text: string, style: Style, stream: Stream): string {
   return colorEnabled(stream) ? `\x1b[${SGR[style]}m${text}\x1b[0m` : text;
 }
 
+/**
+ * Standard output. When its reader goes away (`sessions list | head`), end
+ * at once and quietly with 1, as a tool killed by SIGPIPE would (exec's
+ * remote commands end when their connections close).
+ */
 export function writeOut(text: string): void {
-  writeAll(Deno.stdout, text);
+  try {
+    writeAll(Deno.stdout, text);
+  } catch (error) {
+    if (error instanceof Deno.errors.BrokenPipe) Deno.exit(1);
+    throw error;
+  }
 }
 
 export function writeErr(text: string): void {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
 import { tidyCommanderMessage } from "../cli/app.ts";
-import { runSessions } from "./helpers/sessions.ts";
+import { runSessions, sessionsArgv } from "./helpers/sessions.ts";
 import { VERSION } from "../cli/version.ts";
 
 Deno.test("the deno.json sessions task runs main.ts with exactly the shared permission flags", async () => {
@@ -85,4 +85,28 @@ Deno.test("a bad SESSIONS_BACKEND stops only the local commands that would use i
     env: { ...env, TMUX_TMPDIR: await Deno.makeTempDir() },
   });
   assert.equal(typed.code, 0, typed.stderr);
+});
+
+Deno.test("when the reader of standard output goes away, list ends quietly with 1", async () => {
+  const [command, ...args] = sessionsArgv();
+  const tmuxDir = await Deno.makeTempDir();
+  try {
+    const child = new Deno.Command(command, {
+      args: [...args, "list", "--json"],
+      env: { TMUX_TMPDIR: tmuxDir, NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Closed long before sessions has started and writes.
+    await child.stdout.cancel();
+    const stderr = new TextDecoder().decode(
+      (await new Response(child.stderr).arrayBuffer()) as ArrayBuffer,
+    );
+    const status = await child.status;
+    assert.equal(stderr, "");
+    assert.equal(status.code, 1);
+  } finally {
+    await Deno.remove(tmuxDir, { recursive: true });
+  }
 });
