@@ -54,7 +54,17 @@ function configureRecursively(
     .exitOverride()
     .showSuggestionAfterError(true)
     .configureOutput({
-      outputError: (text) => writeErr(formatError(tidyCommanderMessage(text))),
+      outputError: (text) => {
+        const message = tidyCommanderMessage(text);
+        const help = command.parent
+          ? `sessions ${command.name()} --help`
+          : "sessions --help";
+        // A suggestion is already the thing to do.
+        const hint = message.includes("(did you mean ")
+          ? undefined
+          : `see '${help}'`;
+        writeErr(formatError(message, hint));
+      },
     });
   for (const sub of command.commands) {
     configureRecursively(
@@ -73,7 +83,8 @@ export function tidyCommanderMessage(text: string): string {
     .trim()
     .replace(/^error: /, "")
     .replace(/\s*\n\(Did you mean (.*)\?\)$/s, " (did you mean $1?)")
-    .replace(/\s*\n/g, " ");
+    .replace(/\s*\n/g, " ")
+    .replace(/\.$/, "");
 }
 
 /** Runs `sessions` with ARGS and resolves to the exit code; never throws. */
