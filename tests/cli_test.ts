@@ -24,6 +24,17 @@ Deno.test("commander messages become one line with a lower-case suggestion", () 
 });
 
 Deno.test("sessions as a process", async (t) => {
+  await t.step(
+    "commander's own errors are one line pointing at the command's help",
+    async () => {
+      const result = await runSessions(["create"]);
+      assert.equal(result.code, 2);
+      assert.equal(
+        result.stderr,
+        "sessions: missing required argument 'name' (see 'sessions create --help')\n",
+      );
+    },
+  );
   await t.step("--version prints the version and exits 0", async () => {
     const result = await runSessions(["--version"]);
     assert.equal(result.code, 0);
