@@ -331,22 +331,25 @@ export class ScreenBackend implements Backend {
 
   async kill(session: Session): Promise<void> {
     this.requireInstalled();
+    const dead = session.state === "dead";
     // A dead session has no process to tell to quit: only its socket is left.
-    const result = session.state === "dead"
+    const result = dead
       ? await this.runner.run(SCREEN, ["-wipe", session.id])
       : await this.runner.run(SCREEN, ["-S", session.id, "-X", "quit"]);
-    if (session.state === "dead") return;
-    if (result.code === 0) {
-      // quit only asks: wait until the session is gone, so its name is free.
+    if (dead || result.code === 0) {
+      // quit only asks, and -wipe's exit code says nothing (as -ls's):
+      // wait until the listing shows the session gone, so its name is free.
       const { settled } = await this.pollListing((entries) =>
         !entries.some((entry) =>
-          entry.id === session.id && entry.state !== "dead"
+          entry.id === session.id && (dead || entry.state !== "dead")
         )
       );
       if (settled) return;
       throw new BackendError(
         "failed",
-        `screen session '${session.name}' still runs after being told to quit`,
+        dead
+          ? `screen could not wipe the dead session '${session.name}'`
+          : `screen session '${session.name}' still runs after being told to quit`,
       );
     }
     if (/no screen session found/i.test(`${result.stdout}${result.stderr}`)) {

@@ -386,6 +386,19 @@ Deno.test("screen backend: kill returns once the session is gone", async () => {
   ]);
 });
 
+Deno.test("screen backend: a dead session whose socket -wipe cannot remove is reported, not killed silently", async () => {
+  const dir = "/tmp/scr-x";
+  const dead =
+    `There is a screen on:\r\n\t4242.dev\t(11/24/26 01:00:06)\t(Dead ???)\n1 Socket in ${dir}.\r\n`;
+  const { calls, backend } = scriptedScreen(dir, [dead]);
+  const [session] = await backend.list({ all: true });
+  assert.equal(session.state, "dead");
+  await rejectsWith(backend.kill(session), "failed");
+  assert.deepEqual(calls.slice(0, 3), [["-ls"], ["-wipe", "4242.dev"], [
+    "-ls",
+  ]]);
+});
+
 Deno.test("screen backend: a session screen made under a cut name is ended", async () => {
   // The name check leaves room for a 7-digit PID; fake a system with longer
   // PIDs, where screen cuts the socket path to 107 bytes (as it does).
