@@ -6,7 +6,11 @@
 import type { BackendName } from "../backends/types.ts";
 import { RemoteError } from "../remote/errors.ts";
 import { Authenticator } from "../remote/auth.ts";
-import { MissingMultiplexerError, runInteractive } from "../remote/connect.ts";
+import {
+  MissingMultiplexerError,
+  remoteSessionNameProblem,
+  runInteractive,
+} from "../remote/connect.ts";
 import {
   connect,
   type SshConnection,
@@ -118,6 +122,23 @@ export async function runConnect(request: ConnectRequest): Promise<number> {
     });
   } catch (error) {
     throw connectFailure(error);
+  }
+  // With the multiplexer named, a bad name is refused before anything is
+  // connected, asked or recorded (without it, it is checked once the
+  // host's multiplexer is known).
+  const backend = request.session?.backend ?? null;
+  if (request.session && backend) {
+    const reason = remoteSessionNameProblem(
+      backend,
+      request.session.name,
+      settings.user,
+    );
+    if (reason) {
+      throw usageError(
+        `bad session name '${request.session.name}' for ${backend}: ${reason}`,
+        "choose another name",
+      );
+    }
   }
   const label = target.label;
   const agentSocket = Deno.env.get("SSH_AUTH_SOCK") || null;

@@ -3,6 +3,7 @@
  * running the generated command lines through a real /bin/sh with stand-in
  * multiplexers), the multiplexer probe, and flag handling.
  */
+import { Pty } from "./helpers/pty.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
@@ -14,7 +15,7 @@ import {
   signalExitStatus,
 } from "../remote/connect.ts";
 import { keyTypeLabel } from "../cli/connect-run.ts";
-import { runSessions } from "./helpers/sessions.ts";
+import { runSessions, sessionsShellLine } from "./helpers/sessions.ts";
 
 const HOSTILE_NAMES = [
   "work",
@@ -246,4 +247,33 @@ Deno.test("host key types are named as OpenSSH names them in its question", () =
   assert.equal(keyTypeLabel("ssh-ed25519"), "ED25519");
   assert.equal(keyTypeLabel("ecdsa-sha2-nistp256"), "ECDSA");
   assert.equal(keyTypeLabel("ssh-rsa"), "RSA");
+});
+
+Deno.test("connect --session with --backend refuses a bad name before connecting", async () => {
+  // Port 1 on loopback is closed: had it connected first, this would be 255.
+  const pty = await Pty.start({
+    command: sessionsShellLine([
+      "connect",
+      "127.0.0.1:1",
+      "-F",
+      "none",
+      "--session",
+      "a.b",
+      "--backend",
+      "tmux",
+    ]) + '; echo "status=$?"',
+    env: { NO_COLOR: "1" },
+  });
+  try {
+    await pty.waitFor(/status=\d+/, 30_000);
+    // With history: the pane is resized after the program starts, and the
+    // first lines can move above the visible screen.
+    const screen = await pty.tmux.ok(
+      ["capture-pane", "-p", "-J", "-S", "-", "-t", "=pty:"],
+    );
+    assert.match(screen, /sessions: bad session name 'a\.b' for tmux/);
+    assert.match(screen, /status=2\b/);
+  } finally {
+    await pty.dispose();
+  }
 });

@@ -440,6 +440,11 @@ Deno.test("sessions exec against real sshds", async (t) => {
           ["a bad target", ["--targets", "web[1-"], /web\[1-/],
           ["a bad timeout", ["--targets", a, "--timeout", "5x"], /--timeout/],
           ["a bad fan-out", ["--targets", a, "--parallel", "0"], /--parallel/],
+          [
+            "a negative fan-out",
+            ["--targets", a, "--parallel", "-1"],
+            /--parallel '-1'/,
+          ],
           ["no targets", [], /no targets/],
           [
             "two output modes",

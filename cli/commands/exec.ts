@@ -113,11 +113,12 @@ const parseFanOut = wholeNumber(
 );
 
 /**
- * `--parallel N`; a value that does not start with a digit is the command's
- * first word (returned as is), since an optional value takes the next word.
+ * `--parallel N`; a value that does not start with a digit (or a minus and a
+ * digit, a negative number) is the command's first word (returned as is),
+ * since an optional value takes the next word.
  */
 function parseParallel(value: string): number | string {
-  return /^\d/.test(value) ? parseFanOut(value) : value;
+  return /^-?\d/.test(value) ? parseFanOut(value) : value;
 }
 
 const parsePort = wholeNumber(
