@@ -156,6 +156,13 @@ async function planRun(command: string, flags: ExecFlags): Promise<ExecPlan> {
   const connectTimeout = flags.connectTimeout !== undefined
     ? parseDurationFlag("--connect-timeout", flags.connectTimeout)
     : undefined;
+  if (connectTimeout === 0) {
+    // Unlike --timeout 0 (no limit), no time to connect would fail every host.
+    throw usageError(
+      "--connect-timeout must be longer than 0",
+      "give a duration such as 10s",
+    );
+  }
   const sshConfig = loadSshConfig(
     flags.F === undefined ? {} : { configFile: flags.F },
   );
@@ -222,7 +229,11 @@ async function selectRunTargets(
     } catch (error) {
       throw usageError(
         `cannot read --targets-file ${flags.targetsFile}: ${
-          error instanceof Error ? error.message : error
+          error instanceof Deno.errors.NotFound
+            ? "no such file"
+            : error instanceof Error
+            ? error.message
+            : error
         }`,
         "check the path",
       );

@@ -182,6 +182,7 @@ export async function runCreate(
   if (problem) {
     throw usageError(
       `invalid ${backend.name} session name '${name}': ${problem}`,
+      "choose another name",
     );
   }
   // Loaded here, not at start-up: node: modules cost `list` about 30 ms.

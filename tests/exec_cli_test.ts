@@ -441,6 +441,11 @@ Deno.test("sessions exec against real sshds", async (t) => {
           ["a bad timeout", ["--targets", a, "--timeout", "5x"], /--timeout/],
           ["a bad fan-out", ["--targets", a, "--parallel", "0"], /--parallel/],
           [
+            "no time to connect",
+            ["--targets", a, "--connect-timeout", "0"],
+            /--connect-timeout/,
+          ],
+          [
             "a negative fan-out",
             ["--targets", a, "--parallel", "-1"],
             /--parallel '-1'/,
