@@ -346,6 +346,7 @@ export class KnownHostsFiles {
 
 export class KnownHostsStore {
   readonly #hashedCache = new Map<string, KnownHostsEntry[]>();
+  readonly #recording = new Map<string, Promise<void>>();
 
   constructor(
     readonly files: KnownHostsFiles,
@@ -415,7 +416,21 @@ export class KnownHostsStore {
    * it and its directory, mode 0700, as ssh does). One append-mode write per
    * line, so concurrent writers do not clobber each other.
    */
-  async add(name: string, keyType: string, key: Uint8Array): Promise<void> {
+  add(name: string, keyType: string, key: Uint8Array): Promise<void> {
+    // Two targets can share a host-key name (aliases of one HostName), and
+    // their keys are accepted together: one line, not one per target.
+    const id = `${name} ${Buffer.from(key).toString("base64")}`;
+    let recording = this.#recording.get(id);
+    if (recording === undefined) {
+      recording = this.check(name, keyType, key).status === "match"
+        ? Promise.resolve()
+        : this.#append(name, keyType, key);
+      this.#recording.set(id, recording);
+    }
+    return recording;
+  }
+
+  async #append(name: string, keyType: string, key: Uint8Array): Promise<void> {
     const path = this.userFiles[0];
     if (path === undefined) {
       throw new RemoteError(

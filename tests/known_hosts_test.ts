@@ -277,6 +277,14 @@ Deno.test("known_hosts", async (t) => {
           0o700,
         );
 
+        // The same name and key accepted for two aliases at once, and again later: one line.
+        await Promise.all([
+          store.add("twin", a.type, a.blob),
+          store.add("twin", a.type, a.blob),
+        ]);
+        await store.add("twin", a.type, a.blob);
+        assert.equal((await keygenFind("twin", target)).length, 1);
+
         const noNewline = join(dir, "no_newline");
         Deno.writeTextFileSync(noNewline, `host1 ${line(a)}`);
         await new KnownHostsFiles().store([noNewline], []).add(
