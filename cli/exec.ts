@@ -7,7 +7,6 @@ import { join } from "node:path";
 import type { ExecFlags } from "./commands/exec.ts";
 import { DEFAULT_FAN_OUT } from "./commands/exec.ts";
 import { usageError } from "./errors.ts";
-import { ExitCode } from "./exit-codes.ts";
 import {
   type CollectedOutput,
   concatBytes,
