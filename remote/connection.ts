@@ -27,6 +27,7 @@ import {
   type KnownHostsFiles,
   type KnownHostsStore,
 } from "./known-hosts.ts";
+import { openSocket } from "./socket.ts";
 import type { HostSettings } from "./types.ts";
 
 /** Keepalive when ServerAliveInterval is not set: a dead link is noticed within 45 s. */
@@ -381,7 +382,7 @@ function connectOne(
         host: settings.hostname,
         port: settings.port,
         username: settings.user,
-        ...(sock ? { sock } : {}),
+        sock: sock ?? openSocket(settings.hostname, settings.port),
         readyTimeout: 0, // our own timer, which pauses while the user decides on a host key
         ...preferKnownKeyTypes(settings, store),
         ...keepaliveConfig(settings),
