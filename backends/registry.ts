@@ -31,6 +31,12 @@ const INSIDE_VARIABLES: ReadonlyArray<[BackendName, string]> = [
   ["screen", "STY"],
 ];
 
+/** What `listAvailable` found: sessions in backend order, and the backends that failed. */
+export interface Listing {
+  sessions: Session[];
+  failures: { backend: BackendName; error: BackendError }[];
+}
+
 export class Backends {
   /** Every known backend, installed or not, in order of preference. */
   readonly all: readonly Backend[];
@@ -96,6 +102,34 @@ export class Backends {
       this.forListing().map((backend) => backend.list({ all })),
     );
     return lists.flat();
+  }
+
+  /**
+   * Like `list`, but without a requested backend one that fails (say, screen
+   * refusing a SCREENDIR that is not mode 700) does not hide the sessions of
+   * the others: its error is returned beside them. A requested backend's
+   * failure, and anything that is not a BackendError (a bug), is thrown.
+   */
+  async listAvailable(all: boolean): Promise<Listing> {
+    if (this.requested) return { sessions: await this.list(all), failures: [] };
+    const backends = this.forListing();
+    const results = await Promise.allSettled(
+      backends.map((backend) => backend.list({ all })),
+    );
+    const listing: Listing = { sessions: [], failures: [] };
+    results.forEach((result, i) => {
+      if (result.status === "fulfilled") {
+        listing.sessions.push(...result.value);
+      } else if (result.reason instanceof BackendError) {
+        listing.failures.push({
+          backend: backends[i].name,
+          error: result.reason,
+        });
+      } else {
+        throw result.reason;
+      }
+    });
+    return listing;
   }
 
   /**

@@ -172,6 +172,20 @@ function firstLine(result: ProcessResult): string {
   ).find((line) => line !== "") ?? `exit code ${result.code}`;
 }
 
+/**
+ * What to do when screen refuses its socket directory (SCREENDIR, or its
+ * built-in one): it accepts only a directory of its user with mode 700.
+ */
+function socketDirHint(said: string): string {
+  if (/must have mode 700/.test(said)) {
+    return "screen accepts only a private socket directory: chmod 700 it, or set SCREENDIR to another";
+  }
+  if (/not the owner/i.test(said)) {
+    return "screen accepts only a socket directory you own: set SCREENDIR to one of yours";
+  }
+  return "check SCREENDIR and its socket directory; 'screen -ls' shows the same error";
+}
+
 export class ScreenBackend implements Backend {
   readonly name = "screen" as const;
 
@@ -389,9 +403,11 @@ export class ScreenBackend implements Backend {
     });
     const listing = parseScreenList(result.stdout);
     if (!listing) {
+      const said = firstLine(result).replace(/\.$/, "");
       throw new BackendError(
         "failed",
-        `screen could not list sessions: ${firstLine(result)}`,
+        `screen could not list sessions: ${said}`,
+        socketDirHint(said),
       );
     }
     return listing;

@@ -5,7 +5,10 @@
 export const ExitCode = {
   /** Everything asked for was done. */
   OK: 0,
-  /** A backend or system operation failed (the message says which). */
+  /**
+   * A backend or system operation failed (the message says which). `list`
+   * still prints the sessions of the backends that answered.
+   */
   FAILURE: 1,
   /** Bad arguments or input: nothing was done. */
   USAGE: 2,

@@ -16,6 +16,7 @@ import { CliError, usageError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
 import {
   escapeControl,
+  formatError,
   formatTable,
   paint,
   writeErr,
@@ -111,22 +112,33 @@ export function sessionJson(session: Session): SessionJson {
   };
 }
 
+/**
+ * Prints the sessions. Without `--backend`, a backend that cannot be listed
+ * costs only its own rows: the others' are printed, then one line per
+ * failed backend on stderr, and the run fails with exit 1.
+ */
 export async function runList(
   options: ListOptions,
   runner: ProcessRunner = systemRunner,
 ): Promise<void> {
-  const sessions = await new Backends(runner, options.backend).list(
-    options.all,
-  );
+  const { sessions, failures } = await new Backends(runner, options.backend)
+    .listAvailable(options.all);
   if (options.json) {
     writeOut(JSON.stringify(sessions.map(sessionJson), null, 2) + "\n");
-    return;
+  } else if (sessions.length > 0) {
+    writeOut(sessionTable(sessions, new Date(), runner.env("HOME")));
+  } else if (failures.length === 0 && Deno.stdout.isTerminal()) {
+    writeErr("no sessions\n");
   }
-  if (sessions.length === 0) {
-    if (Deno.stdout.isTerminal()) writeErr("no sessions\n");
-    return;
+  if (failures.length === 0) return;
+  const errors = failures.map(({ error }) => error);
+  for (const error of errors.slice(0, -1)) {
+    writeErr(formatError(error.message, error.hint));
   }
-  writeOut(sessionTable(sessions, new Date(), runner.env("HOME")));
+  // The last one is thrown, not printed: both callers (commander and the
+  // fast path) print a thrown error as the same one line and exit with its code.
+  const last = errors[errors.length - 1];
+  throw new CliError(last.message, ExitCode.FAILURE, last.hint);
 }
 
 /** The `list` table: a `*` marks the current session; unknown values are `-`. */

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runSessions, type SessionsResult } from "./helpers/sessions.ts";
 import { assertOk, assertRefused, waitUntil } from "./helpers/assert.ts";
+import { PrivateTmux } from "./helpers/tmux.ts";
 import {
   killSessionProcess,
   PrivateScreen,
@@ -240,4 +241,105 @@ Deno.test("sessions over screen: --all shows dead sessions", async () => {
     assertOk(await sessions(["kill", "doomed"]));
     assert.deepEqual(await screen.entries(), []);
   });
+});
+
+Deno.test("a SCREENDIR screen refuses costs list only screen's rows", async (t) => {
+  const screen = await PrivateScreen.create();
+  const tmux = await PrivateTmux.create();
+  try {
+    await tmux.ok(["new-session", "-d", "-s", "work"]);
+    // screen refuses a socket directory other users can read.
+    await Deno.chmod(screen.dir, 0o755);
+    const env = { ...screen.env(), ...tmux.env(), ZELLIJ: "" };
+    const screenLines = (stderr: string) =>
+      stderr.split("\n").filter((line) => /screen/.test(line));
+    const assertScreenWarning = (stderr: string) => {
+      assert.match(stderr, /^(sessions: [^\n]*\n)+$/);
+      const [line, ...more] = screenLines(stderr);
+      assert.deepEqual(more, [], stderr);
+      assert.match(
+        line,
+        new RegExp(
+          `^sessions: screen could not list sessions: Directory ${screen.dir} must have mode 700 \\(.*chmod 700.*\\)$`,
+        ),
+      );
+    };
+
+    await t.step("the table still has tmux's session; exit 1", async () => {
+      const result = await runSessions(["list"], { env });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stdout, /^\s+NAME\s+BACKEND/);
+      assert.match(result.stdout, /^\s+work\s+tmux\s+detached/m);
+      assert.doesNotMatch(result.stdout, /screen/);
+      assertScreenWarning(result.stderr);
+    });
+
+    await t.step("--json stays one valid array, by both paths", async () => {
+      // `--` sends the same call through commander instead of the fast path.
+      for (const args of [["list", "--json"], ["list", "--json", "--"]]) {
+        const result = await runSessions(args, { env });
+        assert.equal(result.code, 1, result.stderr);
+        const rows = JSON.parse(result.stdout) as {
+          name: string;
+          backend: string;
+        }[];
+        // zellij, where installed, is not confined by this test.
+        assert.deepEqual(
+          rows.filter((row) => row.backend !== "zellij").map((row) => row.name),
+          ["work"],
+        );
+        assertScreenWarning(result.stderr);
+      }
+    });
+
+    await t.step("--backend screen: an error, nothing listed", async () => {
+      const result = await runSessions(["list", "--backend", "screen"], {
+        env,
+      });
+      assertRefused(result, 1, /^sessions: screen could not list sessions/);
+    });
+
+    await t.step("--backend tmux is not bothered", async () => {
+      const result = await runSessions(["list", "--backend", "tmux"], { env });
+      assertOk(result);
+      assert.match(result.stdout, /^\s+work\s+tmux/m);
+    });
+
+    await t.step("tmux failing too: a line for each, empty JSON", async () => {
+      // tmux refuses a socket directory that others may write to.
+      const unsafe = await Deno.makeTempDir({ dir: "/tmp", prefix: "tmx-" });
+      try {
+        await Deno.mkdir(join(unsafe, `tmux-${Deno.uid()}`));
+        await Deno.chmod(join(unsafe, `tmux-${Deno.uid()}`), 0o777);
+        const result = await runSessions(["list", "--json"], {
+          env: { ...env, TMUX_TMPDIR: unsafe },
+        });
+        assert.equal(result.code, 1, result.stderr);
+        assert.deepEqual(
+          (JSON.parse(result.stdout) as { backend: string }[]).filter((row) =>
+            row.backend !== "zellij"
+          ),
+          [],
+        );
+        assertScreenWarning(result.stderr);
+        assert.match(
+          result.stderr,
+          /^sessions: tmux could not list sessions: .*unsafe permissions/m,
+        );
+      } finally {
+        await Deno.remove(unsafe, { recursive: true });
+      }
+    });
+
+    await t.step("mode 700 again: exit 0, no warning", async () => {
+      await Deno.chmod(screen.dir, 0o700);
+      const result = await runSessions(["list", "--json"], { env });
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(screenLines(result.stderr), []);
+    });
+  } finally {
+    await Deno.chmod(screen.dir, 0o700);
+    await tmux.dispose();
+    assert.deepEqual(await screen.dispose(), []);
+  }
 });

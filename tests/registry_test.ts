@@ -105,3 +105,62 @@ Deno.test("detach without a name needs to be inside (the requested) backend", ()
     "not-inside",
   );
 });
+
+Deno.test("listAvailable: a failing backend is returned beside the others' sessions", async (t) => {
+  // tmux has no server (an empty list), screen refuses its directory, zellij answers garbage.
+  const runner: ProcessRunner = {
+    ...fakeRunner(["tmux", "screen", "zellij"]),
+    run: (command) =>
+      Promise.resolve(
+        command === "tmux"
+          ? { code: 1, stdout: "", stderr: "no server running on /tmp/x\n" }
+          : command === "screen"
+          ? {
+            code: 1,
+            stdout: "Directory /s must have mode 700.\n",
+            stderr: "",
+          }
+          : { code: 1, stdout: "", stderr: "zellij broke\n" },
+      ),
+  };
+
+  await t.step("every failure, in backend order, none thrown", async () => {
+    const { sessions, failures } = await new Backends(runner).listAvailable(
+      false,
+    );
+    assert.deepEqual(sessions, []);
+    assert.deepEqual(
+      failures.map(({ backend, error }) => [backend, error.message]),
+      [
+        ["zellij", "zellij could not list sessions: zellij broke"],
+        [
+          "screen",
+          "screen could not list sessions: Directory /s must have mode 700",
+        ],
+      ],
+    );
+    assert.match(failures[1].error.hint ?? "", /chmod 700/);
+  });
+
+  await t.step("a requested backend's failure is thrown", async () => {
+    await assert.rejects(
+      new Backends(runner, "screen").listAvailable(false),
+      (error) =>
+        error instanceof BackendError && /mode 700/.test(error.message),
+    );
+  });
+
+  await t.step(
+    "a bug is thrown, not reported as a backend's failure",
+    async () => {
+      const buggy: ProcessRunner = {
+        ...runner,
+        run: () => Promise.reject(new TypeError("bug")),
+      };
+      await assert.rejects(
+        new Backends(buggy).listAvailable(false),
+        TypeError,
+      );
+    },
+  );
+});
