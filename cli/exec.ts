@@ -252,17 +252,44 @@ async function selectRunTargets(
   return targets;
 }
 
+/**
+ * Creates DIR as `mkdir -p` would and writes a file in it, so that an
+ * output directory that cannot take the hosts' files is refused before
+ * anything connects, not once output arrives.
+ */
 async function prepareOutdir(dir: string): Promise<void> {
   try {
     await Deno.mkdir(dir, { recursive: true });
+    await Deno.remove(
+      await Deno.makeTempFile({ dir, prefix: ".sessions-write-test-" }),
+    );
   } catch (error) {
     throw usageError(
-      `cannot create --outdir ${dir}: ${
-        error instanceof Error ? error.message : error
-      }`,
+      `cannot write to --outdir ${dir}: ${writeProblem(error)}`,
       "give a directory you can write to",
     );
   }
+}
+
+/** A few words for why a directory could not be made or written. */
+function writeProblem(error: unknown): string {
+  if (error instanceof Deno.errors.NotCapable) {
+    // Deno's own rule: only --allow-all may write there, and sessions never has it.
+    return "sessions may not write under /dev, /proc or /sys";
+  }
+  if (error instanceof Deno.errors.AlreadyExists) {
+    return "it exists and is not a directory";
+  }
+  if (error instanceof Deno.errors.NotADirectory) {
+    return "part of the path is not a directory";
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return "permission denied";
+  }
+  // The OS's words without Deno's `(os error 30): mkdir '…'` tail.
+  const text = (error instanceof Error ? error.message : String(error))
+    .replace(/ \(os error \d+\).*$/s, "");
+  return text.charAt(0).toLowerCase() + text.slice(1);
 }
 
 async function readAll(

@@ -470,6 +470,49 @@ Deno.test("sessions exec against real sshds", async (t) => {
     });
 
     await t.step(
+      "an --outdir that cannot be written: one line, exit 2, nothing run",
+      async (t) => {
+        const file = join(fixture.dir, "a-file");
+        await Deno.writeTextFile(file, "");
+        const cases: [string, string, RegExp][] = [
+          ["a regular file", file, /it exists and is not a directory/],
+          ["below a regular file", join(file, "out"), /not a directory/],
+          // Deno lets no program without --allow-all write there.
+          ["under /proc", "/proc/sessions-outdir", /may not write under/],
+        ];
+        if (Deno.uid() !== 0) {
+          // (root writes into any mode, so this case needs another user.)
+          const locked = join(fixture.dir, "locked");
+          await Deno.mkdir(locked, { mode: 0o500 });
+          cases.push(["a read-only directory", locked, /permission denied/]);
+        }
+        const marker = join(fixture.dir, "ran");
+        for (const [what, outdir, reason] of cases) {
+          await t.step(what, async () => {
+            const result = await exec(fixture, [
+              "--targets",
+              a,
+              "--outdir",
+              outdir,
+              `touch ${marker}`,
+            ]);
+            assert.equal(result.code, 2, result.stderr);
+            assert.equal(result.stdout, "");
+            assert.match(
+              result.stderr,
+              new RegExp(
+                `^sessions: cannot write to --outdir ${outdir}: [^\\n]*\\(give a directory you can write to\\)\\n$`,
+              ),
+            );
+            assert.match(result.stderr, reason);
+            assert.doesNotMatch(result.stderr, /os error|allow-all/);
+            await assert.rejects(Deno.stat(marker), Deno.errors.NotFound);
+          });
+        }
+      },
+    );
+
+    await t.step(
       "unknown host keys without a terminal are refused with the --accept-new hint",
       async () => {
         await Deno.writeTextFile(fixture.knownHosts, "");
