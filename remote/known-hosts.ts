@@ -309,6 +309,21 @@ export function fingerprintSha256(key: Uint8Array): string {
 /** Every known_hosts file of a run, each read once, shared by all hosts. */
 export class KnownHostsFiles {
   readonly #files = new Map<string, IndexedFile>();
+  readonly #recording = new Map<string, Promise<void>>();
+
+  /**
+   * Runs WRITE once per ID (file, name and key) for the whole run: each
+   * host has a store of its own, and two hosts can accept one key at once
+   * (aliases of one HostName, targets behind one jump host).
+   */
+  recordOnce(id: string, write: () => Promise<void>): Promise<void> {
+    let recording = this.#recording.get(id);
+    if (recording === undefined) {
+      recording = write();
+      this.#recording.set(id, recording);
+    }
+    return recording;
+  }
 
   /** The parsed file (empty when it does not exist). */
   file(path: string): IndexedFile {
@@ -346,7 +361,6 @@ export class KnownHostsFiles {
 
 export class KnownHostsStore {
   readonly #hashedCache = new Map<string, KnownHostsEntry[]>();
-  readonly #recording = new Map<string, Promise<void>>();
 
   constructor(
     readonly files: KnownHostsFiles,
@@ -413,21 +427,21 @@ export class KnownHostsStore {
 
   /**
    * Appends `name keyType base64` to the first UserKnownHostsFile (creating
-   * it and its directory, mode 0700, as ssh does). One append-mode write per
-   * line, so concurrent writers do not clobber each other.
+   * it and its directory, mode 0700, as ssh does), unless it is there
+   * already or being written for another host of the run. One append-mode
+   * write per line, so concurrent writers do not clobber each other.
    */
   add(name: string, keyType: string, key: Uint8Array): Promise<void> {
-    // Two targets can share a host-key name (aliases of one HostName), and
-    // their keys are accepted together: one line, not one per target.
-    const id = `${name} ${Buffer.from(key).toString("base64")}`;
-    let recording = this.#recording.get(id);
-    if (recording === undefined) {
-      recording = this.check(name, keyType, key).status === "match"
-        ? Promise.resolve()
-        : this.#append(name, keyType, key);
-      this.#recording.set(id, recording);
-    }
-    return recording;
+    const id = `${this.userFiles[0]} ${name} ${
+      Buffer.from(key).toString("base64")
+    }`;
+    return this.files.recordOnce(
+      id,
+      () =>
+        this.check(name, keyType, key).status === "match"
+          ? Promise.resolve()
+          : this.#append(name, keyType, key),
+    );
   }
 
   async #append(name: string, keyType: string, key: Uint8Array): Promise<void> {
