@@ -358,20 +358,28 @@ function connectOne(
       clearTimeout(timer);
       resolve(client);
     });
+    // A server may drop the connection while the user is still deciding on
+    // its key (LoginGraceTime): as OpenSSH, the answer is still awaited and
+    // acted on (a key accepted is recorded) before the connection fails.
+    let judged: Promise<unknown> = Promise.resolve();
     client.on("error", (error: SocketError) => {
       // Agent trouble and unusable keys are reported by ssh2 and it goes on to the next method.
       if (
         error.level === "agent" || error.level === "client-authentication-sign"
       ) return;
-      fail(refusal ?? classifyClientError(error, settings, auth));
+      judged.then(() =>
+        fail(refusal ?? classifyClientError(error, settings, auth))
+      );
     });
     client.on("close", () => {
-      fail(
-        refusal ??
-          new RemoteError(
-            "unreachable",
-            "connection closed during the SSH handshake",
-          ),
+      judged.then(() =>
+        fail(
+          refusal ??
+            new RemoteError(
+              "unreachable",
+              "connection closed during the SSH handshake",
+            ),
+        )
       );
     });
     const store = storeFor(settings, options.knownHosts);
@@ -391,7 +399,7 @@ function connectOne(
           ? { agent: options.agentSocket!, agentForward: true }
           : {}),
         hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
-          judgeHostKey(
+          judged = judgeHostKey(
             settings,
             new Uint8Array(key),
             store,

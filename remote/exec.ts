@@ -6,9 +6,13 @@
  *
  * Unknown host keys, when StrictHostKeyChecking is unset and the caller can
  * ask (`confirmUnknownHosts`), are settled before anything runs: phase 1
- * connects the hosts that have no known_hosts line at all and collects their
- * keys, phase 2 asks the caller once for all of them, phase 3 runs the
- * command everywhere, reusing the connections phase 1 opened. (A host with
+ * connects the hosts that have no known_hosts line at all (for themselves
+ * or a ProxyJump hop) and collects their keys, phase 2 asks the caller once
+ * for all of them, phase 3 runs the command everywhere, reusing the
+ * connections phase 1 opened. A target behind a jump host shows its key only
+ * once the jump host's key is accepted, so phase 2 repeats: after each answer
+ * the accepted hosts go on connecting, and the keys they meet next are asked
+ * about together in the next round, until no new key comes. (A host with
  * known_hosts lines but none for a key type it offers is refused in phase 3
  * like any unknown key without a terminal.) When no host lacks a line, or
  * without a way to ask, every host connects and runs at once.
@@ -53,9 +57,11 @@ export interface ExecContext {
   /** The run's known_hosts files, read once. */
   knownHosts: KnownHostsFiles;
   /**
-   * Asks the user once about every unknown host key of the run (hosts whose
-   * StrictHostKeyChecking is unset or "ask"); returns one answer per key,
-   * true to accept and record it. Null refuses them (no terminal).
+   * Asks the user once about every unknown host key met so far (hosts whose
+   * StrictHostKeyChecking is unset or "ask"), each distinct key once, in
+   * target order; returns one answer per key, true to accept and record it.
+   * Called again only for keys met after the previous answer (targets
+   * behind a jump host just accepted). Null refuses them (no terminal).
    */
   confirmUnknownHosts: ((keys: UnknownHostKey[]) => Promise<boolean[]>) | null;
   /** For ForwardAgent. */
@@ -260,13 +266,16 @@ type Connected =
   | { status: "connected"; connection: SshConnection; connectMs: number }
   | { status: "failed"; error: RemoteError; connectMs: number };
 
-/** Connects one host; `waitedMs` is time spent on the user's answer, not counted. */
+/**
+ * Connects one host; `waitedMs` is time spent on the user's answer, not
+ * counted, since `started`.
+ */
 async function connectHost(
   settings: HostSettings,
   options: ConnectOptions,
   waitedMs: () => number = () => 0,
+  started: number = performance.now(),
 ): Promise<Connected> {
-  const started = performance.now();
   const elapsed = () => performance.now() - started - waitedMs();
   try {
     const connection = await connect(settings, options);
@@ -386,10 +395,19 @@ export async function execOnHosts(
   return results;
 }
 
+/** A host stopped at an unknown key until the user answers. */
+interface Held {
+  index: number;
+  key: UnknownHostKey;
+  answer(accept: boolean): void;
+}
+
 /**
  * Phases 1 and 2: connects the hosts at INDICES (at most `parallel`
  * handshakes at a time), holds the ones whose key is unknown at the host-key
- * step, asks once about all of those, then lets them finish connecting.
+ * step, and once every host is held or done asks about all held keys at
+ * once; the accepted hosts go on, and whatever they meet next (the target
+ * behind a jump host) is asked about in the next round.
  */
 async function connectAll(
   hosts: readonly HostSettings[],
@@ -400,69 +418,110 @@ async function connectAll(
   ) => ConnectOptions,
   confirm: (keys: UnknownHostKey[]) => Promise<boolean[]>,
 ): Promise<Map<number, Connected>> {
-  const pending: {
-    index: number;
-    key: UnknownHostKey;
-    answer: (accept: boolean) => void;
-  }[] = [];
-  const finals = new Map<number, Promise<Connected>>();
-  await fanOut(indices.length, parallel, (position) => {
-    const index = indices[position];
-    let waited = 0;
-    return new Promise<void>((slotFree) => {
-      const onUnknownHost = (key: UnknownHostKey) => {
-        const askedAt = performance.now();
-        slotFree(); // a held host must not keep others from connecting
-        return new Promise<boolean>((answer) => {
-          pending.push({
-            index,
-            key,
-            answer: (accept) => {
-              waited = performance.now() - askedAt;
-              answer(accept);
-            },
-          });
-        });
-      };
-      const final = connectHost(
-        hosts[index],
-        connectOptions(onUnknownHost),
-        () => waited,
-      );
-      finals.set(index, final);
-      final.then(() => slotFree());
+  let held: Held[] = [];
+  let aborted = false;
+  // Hosts neither held nor done; a round is asked when none is left.
+  let busy = 0;
+  let wake: (() => void) | null = null;
+  const idle = () => {
+    if (--busy === 0) wake?.();
+  };
+  const quiet = () =>
+    busy === 0 ? Promise.resolve() : new Promise<void>((resolve) => {
+      wake = resolve;
     });
-  });
-  // Every host is now connected, failed, or held at its unknown key.
-  // Ask in target order, whatever order the keys arrived in.
-  pending.sort((a, b) => a.index - b.index);
-  let answers: boolean[] = [];
-  if (pending.length > 0) {
+
+  /** Connects host INDEX; `slotFree` once it is held or done. */
+  const connectAsking = async (
+    index: number,
+    slotFree: () => void,
+  ): Promise<Connected> => {
+    const started = performance.now();
+    let waited = 0;
+    let accepted = false;
+    const onUnknownHost = (key: UnknownHostKey) => {
+      if (aborted) return Promise.resolve(false);
+      const askedAt = performance.now();
+      slotFree(); // a held host must not keep others from connecting
+      return new Promise<boolean>((resolve) => {
+        held.push({
+          index,
+          key,
+          answer: (accept) => {
+            waited += performance.now() - askedAt;
+            accepted ||= accept;
+            busy++;
+            resolve(accept);
+          },
+        });
+        idle();
+      });
+    };
+    busy++;
     try {
-      answers = await confirm(pending.map((entry) => entry.key));
+      // A try that accepted a key recorded it, so it is not asked again:
+      // a chain of N names needs at most N such tries and a last one.
+      for (let tries = hosts[index].proxyJump.length + 2;; tries--) {
+        accepted = false;
+        const host = await connectHost(
+          hosts[index],
+          connectOptions(onUnknownHost),
+          () => waited,
+          started,
+        );
+        // A host held while the user read the question may have been
+        // dropped by its server (LoginGraceTime): its key is recorded now,
+        // so connect again.
+        const dropped = host.status === "failed" &&
+          host.error.kind === "unreachable";
+        if (!(accepted && dropped && tries > 1)) return host;
+      }
+    } finally {
+      slotFree();
+      idle();
+    }
+  };
+
+  const finals = new Map<number, Promise<Connected>>();
+  await fanOut(
+    indices.length,
+    parallel,
+    (position) =>
+      new Promise<void>((slotFree) => {
+        const index = indices[position];
+        finals.set(index, connectAsking(index, slotFree));
+      }),
+  );
+  for (await quiet(); held.length > 0; await quiet()) {
+    // Ask in target order, whatever order the keys arrived in, each key
+    // once (targets sharing a jump host meet the same key).
+    const round = held.sort((a, b) => a.index - b.index);
+    held = [];
+    const asked = new Map<string, number>();
+    const keys: UnknownHostKey[] = [];
+    const position = round.map(({ key }) => {
+      const id = `${key.name} ${key.fingerprint}`;
+      if (!asked.has(id)) {
+        asked.set(id, keys.length);
+        keys.push(key);
+      }
+      return asked.get(id)!;
+    });
+    let answers: boolean[];
+    try {
+      answers = await confirm(keys);
     } catch (error) {
       // No run after all (the user interrupted the question): close what is open.
-      pending.forEach((entry) => entry.answer(false));
+      aborted = true;
+      round.forEach((entry) => entry.answer(false));
       for (const host of await Promise.all(finals.values())) {
         if (host.status === "connected") host.connection.close();
       }
       throw error;
     }
-    pending.forEach((entry, i) => entry.answer(answers[i] === true));
+    round.forEach((entry, i) => entry.answer(answers[position[i]] === true));
   }
   const connected = new Map<number, Connected>();
   for (const [index, final] of finals) connected.set(index, await final);
-  // A host held while the user read the question may have been dropped by
-  // its server (LoginGraceTime): its key is recorded now, so connect again.
-  const accepted = pending.filter((_, i) => answers[i] === true);
-  await Promise.all(accepted.map(async ({ index }) => {
-    const held = connected.get(index)!;
-    if (held.status === "failed" && held.error.kind === "unreachable") {
-      connected.set(
-        index,
-        await connectHost(hosts[index], connectOptions(null)),
-      );
-    }
-  }));
   return connected;
 }

@@ -388,6 +388,167 @@ Deno.test("exec engine against real sshds", async (t) => {
         );
       },
     );
+
+    /** How many lines of FILE record NAME. */
+    const recorded = async (file: string, name: string) =>
+      (await Deno.readTextFile(file)).split("\n").filter((line) =>
+        line.startsWith(`${name} `)
+      ).length;
+    const keyName = (address: string, port = main.port) =>
+      `[${address}]:${port}`;
+    /** Prints the address the command ran at. */
+    const where = 'set -- $SSH_CONNECTION; echo "$3"';
+
+    await t.step(
+      "ProxyJump, both keys unknown: the targets' keys are asked in a second round",
+      async () => {
+        const file = join(keys.dir, "known_hosts_jump");
+        await Deno.writeTextFile(file, "");
+        const [jumpAddress, first, second, direct, known] = main.addresses
+          .slice(30, 35);
+        const unknown = (address: string, extra: Partial<HostSettings> = {}) =>
+          host(address, { userKnownHostsFiles: [file], ...extra });
+        const jump = unknown(jumpAddress);
+        const hosts = [
+          unknown(first, { proxyJump: [jump] }),
+          unknown(second, { proxyJump: [jump] }),
+          unknown(direct),
+          host(known),
+        ];
+        const asked: string[][] = [];
+        let ranBeforeLastAnswer = false;
+        const run = await execRun(hosts, where, { parallel: 2 }, {
+          confirmUnknownHosts(keys) {
+            asked.push(keys.map((key) => key.name));
+            assert.ok(
+              keys.every((key) => key.fingerprint === main.hostKey.fingerprint),
+            );
+            // Round 1: the jump host (once for both targets) and the direct
+            // host; round 2: refuse the second target only.
+            return Promise.resolve(
+              asked.length === 1 ? [true, true] : [true, false],
+            );
+          },
+          onOutput() {
+            if (asked.length < 2) ranBeforeLastAnswer = true;
+          },
+        });
+        assert.deepEqual(asked, [
+          [keyName(jumpAddress), keyName(direct)],
+          [keyName(first), keyName(second)],
+        ]);
+        assert.equal(ranBeforeLastAnswer, false);
+        assert.deepEqual(
+          run.results.map((r) =>
+            r.error?.kind ?? text(run.output[r.index][0]).trim()
+          ),
+          [first, "host-key", direct, known],
+        );
+        assert.match(run.results[1].error!.message, /not accepted/);
+        for (const address of [jumpAddress, first, direct]) {
+          assert.equal(await recorded(file, keyName(address)), 1, address);
+        }
+        assert.equal(await recorded(file, keyName(second)), 0);
+      },
+    );
+
+    await t.step(
+      "ProxyJump, both keys unknown, jump host declined: no second round",
+      async () => {
+        const file = join(keys.dir, "known_hosts_jump_declined");
+        await Deno.writeTextFile(file, "");
+        const [jumpAddress, target] = main.addresses.slice(35, 37);
+        const jump = host(jumpAddress, { userKnownHostsFiles: [file] });
+        const asked: string[][] = [];
+        const run = await execRun(
+          [host(target, { userKnownHostsFiles: [file], proxyJump: [jump] })],
+          where,
+          {},
+          {
+            confirmUnknownHosts(keys) {
+              asked.push(keys.map((key) => key.name));
+              return Promise.resolve(keys.map(() => false));
+            },
+          },
+        );
+        assert.deepEqual(asked, [[keyName(jumpAddress)]]);
+        assert.equal(run.results[0].error?.kind, "host-key");
+        assert.match(run.results[0].error!.message, /^jump host /);
+        assert.equal(await Deno.readTextFile(file), "");
+      },
+    );
+
+    await t.step(
+      "ProxyJump, both keys unknown, no way to ask: refused, nothing waits",
+      async () => {
+        const file = join(keys.dir, "known_hosts_jump_no_terminal");
+        await Deno.writeTextFile(file, "");
+        const [jumpAddress, target, known] = main.addresses.slice(37, 40);
+        const jump = host(jumpAddress, { userKnownHostsFiles: [file] });
+        const run = await execRun(
+          [
+            host(target, { userKnownHostsFiles: [file], proxyJump: [jump] }),
+            host(known),
+          ],
+          where,
+        );
+        assert.equal(run.results[0].error?.kind, "host-key");
+        assert.match(
+          run.results[0].error!.message,
+          new RegExp(
+            `^jump host ${jumpAddress}:${main.port}: unknown host key for \\[${jumpAddress}\\]`,
+          ),
+        );
+        assert.match(run.results[0].error!.hint ?? "", /--accept-new/);
+        assert.equal(text(run.output[1][0]), `${known}\n`);
+        assert.equal(await Deno.readTextFile(file), "");
+      },
+    );
+
+    await t.step(
+      "ProxyJump: a jump host dropped while the user answers is connected again, and its target asked about",
+      async () => {
+        // The jump host drops a connection not authenticated within 1 s.
+        const impatient = await startSshd({
+          count: 1,
+          keys,
+          extraConfig: ["LoginGraceTime 1"],
+        });
+        clusters.push(impatient);
+        const file = join(keys.dir, "known_hosts_jump_impatient");
+        await Deno.writeTextFile(file, "");
+        const jump = testHostSettings(
+          impatient.addresses[0],
+          impatient.port,
+          impatient.user,
+          { identityFiles: [keys.key], userKnownHostsFiles: [file] },
+        );
+        const target = main.addresses[40];
+        const asked: string[][] = [];
+        const run = await execRun(
+          [host(target, { userKnownHostsFiles: [file], proxyJump: [jump] })],
+          where,
+          {},
+          {
+            async confirmUnknownHosts(keys) {
+              asked.push(keys.map((key) => key.name));
+              if (asked.length === 1) {
+                await new Promise((resolve) => setTimeout(resolve, 2500));
+              }
+              return keys.map(() => true);
+            },
+          },
+        );
+        assert.deepEqual(asked, [
+          [keyName(impatient.addresses[0], impatient.port)],
+          [keyName(target)],
+        ]);
+        assert.equal(
+          run.results[0].error?.message ?? text(run.output[0][0]),
+          `${target}\n`,
+        );
+      },
+    );
   } finally {
     for (const cluster of clusters) await cluster.stop();
     await Deno.remove(keys.dir, { recursive: true });
