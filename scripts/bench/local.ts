@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { PrivateScreen } from "../../tests/helpers/screen.ts";
 import { sessionsArgv } from "../../tests/helpers/sessions.ts";
 import { PrivateTmux } from "../../tests/helpers/tmux.ts";
+import { PERMISSION_FLAGS } from "../permissions.ts";
+import { TMUX_LIST_FORMAT } from "../../backends/tmux.ts";
 import { aptInstall, onPath, writeSection } from "./sections.ts";
 
 export const SESSIONS_PER_BACKEND = 20;
@@ -22,6 +24,12 @@ export interface LocalResult {
   list: Timing;
   /** `list --`: the same listing through commander, to show what the fast path saves. */
   listViaCommander: Timing;
+  /**
+   * A script that only runs the two listings `list` runs (tmux and screen,
+   * concurrently) and prints their output: what any `list` built on the
+   * tmux and screen clients costs at least.
+   */
+  clientsOnly: Timing;
   /**
    * Fastest `list` / fastest empty script: the runs least disturbed by other
    * work on the machine, so the closest to the start-up cost itself.
@@ -84,10 +92,14 @@ export async function runLocalBenchmark(
     }
     const empty = join(dir, "empty.ts");
     await Deno.writeTextFile(empty, "");
+    const clientsOnly = join(dir, "clients-only.ts");
+    await Deno.writeTextFile(clientsOnly, clientsOnlyScript());
     const commands = [
       [Deno.execPath(), "run", "--quiet", empty].join(" "),
       [...sessionsArgv(), "list"].join(" "),
       [...sessionsArgv(), "list", "--"].join(" "),
+      [Deno.execPath(), "run", "--quiet", ...PERMISSION_FLAGS, clientsOnly]
+        .join(" "),
     ];
     // The machine may be shared: rounds of hyperfine interleave the commands,
     // so a busy spell slows all of them alike; medians resist the outliers.
@@ -120,13 +132,13 @@ export async function runLocalBenchmark(
         cpu[index].push((result.user + result.system) * 1000);
       });
     }
-    const [emptyScript, list, listViaCommander] = samples.map((times, index) =>
-      timing(times, cpu[index])
-    );
+    const [emptyScript, list, listViaCommander, clientsOnlyTiming] = samples
+      .map((times, index) => timing(times, cpu[index]));
     return {
       emptyScript,
       list,
       listViaCommander,
+      clientsOnly: clientsOnlyTiming,
       ratio: list.minMs / emptyScript.minMs,
       listedRows,
       denoVersion: Deno.version.deno,
@@ -138,6 +150,24 @@ export async function runLocalBenchmark(
     await screen.dispose();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** The clients-only script: the two listings `list` runs, and nothing else. */
+function clientsOnlyScript(): string {
+  return `const run = (command: string, args: string[], env = {}) =>
+  new Deno.Command(command, {
+    args,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+const outputs = await Promise.all([
+  run("tmux", ["list-sessions", "-F", ${JSON.stringify(TMUX_LIST_FORMAT)}]),
+  run("screen", ["-ls"], { LC_ALL: "C" }),
+]);
+for (const output of outputs) await Deno.stdout.write(output.stdout);
+`;
 }
 
 export function formatLocalSection(result: LocalResult, date: Date): string {
@@ -163,6 +193,10 @@ export function formatLocalSection(result: LocalResult, date: Date): string {
       "`sessions list --` (through commander, for comparison)",
       result.listViaCommander,
     ),
+    row(
+      "a script that only runs `tmux list-sessions` and `screen -ls` (the floor)",
+      result.clientsOnly,
+    ),
     "",
     `Ratio \`sessions list\` / empty script, fastest runs: **${
       result.ratio.toFixed(2)
@@ -171,6 +205,12 @@ export function formatLocalSection(result: LocalResult, date: Date): string {
     }x, CPU time ${
       (result.list.cpuMs / result.emptyScript.cpuMs).toFixed(2)
     }x (CPU includes the tmux and screen clients \`list\` runs). The machine is shared: the medians and means move with other load (load average when done: ${result.loadAverage}); the fastest runs and CPU time move least.`,
+    "",
+    `The floor: a \`deno run\` script that only runs the same two listings (same flags, concurrently, output printed) takes ${
+      (result.clientsOnly.minMs / result.emptyScript.minMs).toFixed(2)
+    }x the empty script by the fastest runs, and \`sessions list\` takes ${
+      (result.list.minMs / result.clientsOnly.minMs).toFixed(2)
+    }x that script.`,
     "",
     "Reproduce: `deno task bench local` (or `deno run -A scripts/bench/local.ts --write BENCHMARKS.md`); it installs hyperfine with apt-get when missing.",
   ].join("\n");
