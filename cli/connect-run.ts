@@ -158,6 +158,10 @@ export async function runConnect(request: ConnectRequest): Promise<number> {
       onUnknownHost: (key) =>
         askYesNo(terminal, unknownHostQuestion(label, key)),
       agentSocket,
+      onWarning: (warning) =>
+        writeErr(
+          CHANGED_KEY_BANNER + formatError(warning.message, warning.hint),
+        ),
     });
     terminal.setRaw(true);
     return await runInteractive(connection.client, {

@@ -117,6 +117,10 @@ export async function runExec(
           }
           : null,
         agentSocket,
+        onWarning: (warning) => {
+          shown.clear();
+          writeErr(formatError(warning.message, warning.hint));
+        },
       },
       {
         onOutput: (index, stream, chunk) => sink.output(index, stream, chunk),

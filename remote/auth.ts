@@ -1,7 +1,8 @@
 /**
  * The authentication chain, in OpenSSH's order: the ssh-agent
  * (SSH_AUTH_SOCK), then the identity files, then a password (`--ask-pass`)
- * and, for `connect`, keyboard-interactive prompts.
+ * and, for `connect`, keyboard-interactive prompts; those last two are
+ * withheld from a host whose key is not trusted (`withholdSecrets`).
  *
  * Keys are read and parsed once per run (`Authenticator.load`), never once
  * per host, and an encrypted key's passphrase is asked once per run. Keys
@@ -151,6 +152,13 @@ export interface HostAuth {
   authHandler: AuthHandlerMiddleware;
   /** After ssh2 reports `client-authentication`: the error for the user. */
   failure(): RemoteError;
+  /**
+   * The host's key is not trusted (a changed key let in because checking is
+   * off): as OpenSSH, nothing the user types (a password, keyboard-interactive
+   * answers) goes to it. REASON ends the auth error when the server wanted
+   * one of those. Call before authentication starts (from the host key check).
+   */
+  withholdSecrets(reason: { message: string; hint?: string }): void;
 }
 
 export class Authenticator {
@@ -390,6 +398,7 @@ export class Authenticator {
     }
 
     let offered: AuthenticationType[] = [];
+    let withheld: { message: string; hint?: string } | null = null;
     const authHandler: AuthHandlerMiddleware = (
       methodsLeft,
       _partial,
@@ -405,6 +414,7 @@ export class Authenticator {
         while (steps.length > 0) {
           const step = steps.shift()!;
           if (methodsLeft && !methodsLeft.includes(step.type)) continue;
+          if (withheld && INTERACTIVE.has(step.type)) continue;
           const method = await step.method();
           if (method) return next(method);
         }
@@ -414,8 +424,18 @@ export class Authenticator {
     };
     return {
       authHandler,
+      withholdSecrets: (reason) => {
+        withheld = reason;
+      },
       failure: () => {
         const methods = offered.length > 0 ? offered.join(",") : "publickey";
+        if (withheld && offered.some((method) => INTERACTIVE.has(method))) {
+          return new RemoteError(
+            "auth",
+            `permission denied (${methods}); ${withheld.message}`,
+            withheld.hint,
+          );
+        }
         const note = notes[0];
         const tried = agentSocket || keys.length > 0 || password !== null ||
           passwordTries > 0;

@@ -5,8 +5,11 @@
  *
  * Policy for the server's host key (as OpenSSH):
  * - matches known_hosts: go on;
- * - differs from a known_hosts line: refused (unless checking is off), the
- *   message names the file and line;
+ * - differs from a known_hosts line: refused, the message names the file
+ *   and line; with checking off (StrictHostKeyChecking no) let in with a
+ *   warning (`onWarning`), but as OpenSSH without password or
+ *   keyboard-interactive authentication and without agent forwarding, so a
+ *   man in the middle gets no secret;
  * - marked `@revoked`: refused;
  * - unknown: StrictHostKeyChecking "yes" refuses, "no" accepts, "accept-new"
  *   records and accepts; unset / "ask" asks the caller (`onUnknownHost`).
@@ -62,6 +65,15 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** Agent socket for ForwardAgent (SSH_AUTH_SOCK). */
   agentSocket?: string | null;
+  /** Told about a changed host key let in because checking is off (null: nobody to tell). */
+  onWarning?: ((warning: HostKeyWarning) => void) | null;
+}
+
+/** Said once per connection (and hop) that goes on despite its host key. */
+export interface HostKeyWarning {
+  settings: HostSettings;
+  message: string;
+  hint?: string;
 }
 
 export interface SshConnection {
@@ -165,54 +177,108 @@ function changedKeyError(
 
 /**
  * The verdict on a host key, after asking or recording as the policy says.
- * Null accepts; a RemoteError refuses.
+ * "untrusted": a changed key let in because checking is off; `warning` is
+ * for the user, `withheld` ends an auth error when the server then wants a
+ * password.
  */
+type HostKeyVerdict =
+  | { status: "trusted" }
+  | { status: "refused"; error: RemoteError }
+  | {
+    status: "untrusted";
+    changed: RemoteError;
+    warning: HostKeyWarning;
+    withheld: string;
+  };
+
+function untrustedKey(
+  settings: HostSettings,
+  name: string,
+  changed: RemoteError,
+): HostKeyVerdict {
+  return {
+    status: "untrusted",
+    changed,
+    warning: {
+      settings,
+      message: `${changed.message}; connecting anyway as host key checking ` +
+        "is off, but with password and keyboard-interactive authentication " +
+        "and agent forwarding disabled to avoid man-in-the-middle attacks",
+      hint: changed.hint,
+    },
+    withheld:
+      `password and keyboard-interactive authentication are disabled because the host key of ${name} changed`,
+  };
+}
+
+const TRUSTED: HostKeyVerdict = { status: "trusted" };
+
 async function judgeHostKey(
   settings: HostSettings,
   key: Uint8Array,
   store: KnownHostsStore,
   options: ConnectOptions,
   pauseTimer: () => void,
-): Promise<RemoteError | null> {
+): Promise<HostKeyVerdict> {
+  const refused = (error: RemoteError): HostKeyVerdict => ({
+    status: "refused",
+    error,
+  });
   const policy = settings.strictHostKeyChecking;
   const name = hostKeyName(settings);
   const keyType = blobKeyType(key) ?? "unknown";
   const fingerprint = fingerprintSha256(key);
   const check = store.check(name, keyType, key);
-  // Checking off (cli/ says so once per run) still refuses a revoked key, as OpenSSH does.
-  if (policy === "no" && check.status !== "revoked") return null;
+  // Checking off still refuses a revoked key, as OpenSSH does.
+  if (policy === "no" && check.status !== "revoked") {
+    return check.status === "mismatch"
+      ? untrustedKey(
+        settings,
+        name,
+        changedKeyError(settings, name, fingerprint, check),
+      )
+      : TRUSTED;
+  }
   switch (check.status) {
     case "match":
-      return null;
+      return TRUSTED;
     case "mismatch":
-      return changedKeyError(settings, name, fingerprint, check);
+      return refused(changedKeyError(settings, name, fingerprint, check));
     case "revoked":
-      return new RemoteError(
-        "host-key",
-        `host key ${fingerprint} of ${name} is revoked (${check.file}:${check.line})`,
+      return refused(
+        new RemoteError(
+          "host-key",
+          `host key ${fingerprint} of ${name} is revoked (${check.file}:${check.line})`,
+        ),
       );
     case "cert-authority-unsupported":
-      return new RemoteError(
-        "host-key",
-        `${name} is covered by an @cert-authority line (${check.file}:${check.line}); ` +
-          "sessions does not check host certificates",
-        `add the host's own key to known_hosts (ssh-keyscan -p ${settings.port} ${settings.hostname})`,
+      return refused(
+        new RemoteError(
+          "host-key",
+          `${name} is covered by an @cert-authority line (${check.file}:${check.line}); ` +
+            "sessions does not check host certificates",
+          `add the host's own key to known_hosts (ssh-keyscan -p ${settings.port} ${settings.hostname})`,
+        ),
       );
   }
   if (policy === "yes") {
-    return new RemoteError(
-      "host-key",
-      `unknown host key for ${name} (${keyType} ${fingerprint}) and StrictHostKeyChecking is yes`,
-      "add the key to known_hosts first, or use --accept-new",
+    return refused(
+      new RemoteError(
+        "host-key",
+        `unknown host key for ${name} (${keyType} ${fingerprint}) and StrictHostKeyChecking is yes`,
+        "add the key to known_hosts first, or use --accept-new",
+      ),
     );
   }
   let accept = policy === "accept-new";
   if (!accept) {
     if (!options.onUnknownHost) {
-      return new RemoteError(
-        "host-key",
-        `unknown host key for ${name} (${keyType} ${fingerprint})`,
-        "check the fingerprint, then run again with --accept-new to record it",
+      return refused(
+        new RemoteError(
+          "host-key",
+          `unknown host key for ${name} (${keyType} ${fingerprint})`,
+          "check the fingerprint, then run again with --accept-new to record it",
+        ),
       );
     }
     pauseTimer();
@@ -224,14 +290,31 @@ async function judgeHostKey(
       key,
     });
     if (!accept) {
-      return new RemoteError(
-        "host-key",
-        `host key for ${name} (${keyType} ${fingerprint}) not accepted`,
+      return refused(
+        new RemoteError(
+          "host-key",
+          `host key for ${name} (${keyType} ${fingerprint}) not accepted`,
+        ),
       );
     }
   }
   await store.add(name, keyType, key);
-  return null;
+  return TRUSTED;
+}
+
+/**
+ * Takes ForwardAgent back from a client already configured with it: ssh2
+ * fixes `agentForward` at connect() but reads the resulting flag again for
+ * every session channel it opens, and none is open while the host key is
+ * judged. False when this ssh2 keeps the flag elsewhere: the caller then
+ * refuses the host rather than forward the agent to it.
+ */
+function withdrawAgentForwarding(client: Client): boolean {
+  const config = (client as unknown as { config?: { allowAgentFwd?: unknown } })
+    .config;
+  if (typeof config?.allowAgentFwd !== "boolean") return false;
+  config.allowAgentFwd = false;
+  return true;
 }
 
 interface SocketError extends Error {
@@ -406,7 +489,20 @@ function connectOne(
             options,
             pauseTimer,
           ).then(
-            (error) => {
+            (verdict) => {
+              let error = verdict.status === "refused" ? verdict.error : null;
+              if (verdict.status === "untrusted") {
+                auth.withholdSecrets({
+                  message: verdict.withheld,
+                  hint: verdict.warning.hint,
+                });
+                if (forwardAgent && !withdrawAgentForwarding(client)) {
+                  // Refused as with checking on, rather than forward the agent to it.
+                  error = verdict.changed;
+                } else {
+                  options.onWarning?.(verdict.warning);
+                }
+              }
               refusal = error;
               if (!error && !settled) armTimer();
               // ssh2 stalls the handshake when verify() comes back in the same

@@ -30,6 +30,7 @@ import type { Authenticator } from "./auth.ts";
 import {
   connect,
   type ConnectOptions,
+  type HostKeyWarning,
   mayAskAboutHostKey,
   type SshConnection,
   type UnknownHostKey,
@@ -66,6 +67,8 @@ export interface ExecContext {
   confirmUnknownHosts: ((keys: UnknownHostKey[]) => Promise<boolean[]>) | null;
   /** For ForwardAgent. */
   agentSocket?: string | null;
+  /** A changed host key let in because checking is off; once per host key name and run. */
+  onWarning?: ((warning: HostKeyWarning) => void) | null;
 }
 
 export interface ExecCallbacks {
@@ -358,6 +361,13 @@ export async function execOnHosts(
       await run(index, host.connection, host.connectMs);
     }
   };
+  // Many targets can share a jump host, and a host can be connected twice.
+  const warned = new Set<string>();
+  const onWarning = (warning: HostKeyWarning) => {
+    if (warned.has(warning.message)) return;
+    warned.add(warning.message);
+    context.onWarning?.(warning);
+  };
   const connectOptions = (
     onUnknownHost: ConnectOptions["onUnknownHost"],
   ): ConnectOptions => ({
@@ -366,6 +376,7 @@ export async function execOnHosts(
     onUnknownHost,
     connectTimeoutMs: options.connectTimeoutMs,
     agentSocket: context.agentSocket,
+    onWarning,
   });
 
   // Only hosts with no known_hosts line at all can need a question; when

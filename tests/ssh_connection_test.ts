@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { AuthenticationType } from "ssh2";
+import ssh2, { type AuthenticationType } from "ssh2";
 import { Authenticator, type AuthOptions } from "../remote/auth.ts";
 import {
   connect,
   type ConnectOptions,
+  type HostKeyWarning,
   type UnknownHostKey,
 } from "../remote/connection.ts";
 import { KnownHostsFiles } from "../remote/known-hosts.ts";
@@ -235,6 +236,27 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
           "ssh-add -l",
         );
         assert.match(listed, /ED25519/);
+
+        // A changed key let in with checking off: the agent still logs in,
+        // but is not forwarded to it.
+        const other = await generateHostKey(keys.dir);
+        const warnings: HostKeyWarning[] = [];
+        const unforwarded = await tryConnect(
+          settingsFor(addresses[1], port, user, {
+            forwardAgent: true,
+            strictHostKeyChecking: "no",
+          }),
+          knownHostsFile(`[${addresses[1]}]:${port} ${other.publicLine}\n`),
+          { agentSocket: socket },
+          {
+            agentSocket: socket,
+            onWarning: (warning) => warnings.push(warning),
+          },
+          'echo "sock=[$SSH_AUTH_SOCK]"',
+        );
+        assert.equal(unforwarded, "sock=[]");
+        assert.equal(warnings.length, 1);
+        assert.match(warnings[0].message, /agent forwarding disabled/);
       } finally {
         Deno.kill(agent.pid, "SIGTERM");
         await agent.status;
@@ -509,12 +531,34 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
         );
         assert.ok(error.message.includes(`${path}:2`));
         assert.match(error.hint ?? "", /ssh-keygen -R/);
+        const warnings: HostKeyWarning[] = [];
         assert.match(
           await tryConnect(
             withKey(addresses[2], { strictHostKeyChecking: "no" }),
             path,
+            {},
+            { onWarning: (warning) => warnings.push(warning) },
           ),
           /^ok /,
+        );
+        assert.equal(warnings.length, 1);
+        assert.ok(
+          warnings[0].message.startsWith(
+            `HOST KEY CHANGED for [${
+              addresses[2]
+            }]:${port}: the server sent ${hostKey.fingerprint}, which differs from ${path}:2;`,
+          ),
+          warnings[0].message,
+        );
+        assert.match(
+          warnings[0].message,
+          /connecting anyway as host key checking is off, but with password and keyboard-interactive authentication and agent forwarding disabled to avoid man-in-the-middle attacks$/,
+        );
+        assert.match(warnings[0].hint ?? "", /ssh-keygen -R/);
+        // Not recorded: the old line stays the only one.
+        assert.equal(
+          Deno.readTextFileSync(path),
+          `# other hosts\n[${addresses[2]}]:${port} ${other.publicLine}\n`,
         );
       },
     );
@@ -692,4 +736,189 @@ Deno.test("auth: password prompts only when offered, three tries", async () => {
   assert.equal(asked.length, 3);
   assert.equal(asked[0], "alice@127.0.0.1's password: ");
   assert.match(withPassword.failure().message, /3 wrong password/);
+});
+
+const PASSWORD = "open sesame";
+
+/**
+ * The harness's sshd cannot check passwords (no PAM, and the test user's
+ * password is not ours to know): an ssh2 server in this process on loopback
+ * offers only password and keyboard-interactive (one question), accepts
+ * PASSWORD for either, runs any command as `echo ok`, and notes every
+ * method a client tries.
+ */
+async function startPasswordServer(dir: string): Promise<{
+  port: number;
+  publicLine: string;
+  tried: string[];
+  close(): Promise<void>;
+}> {
+  const hostKey = await generateHostKey(dir);
+  const tried: string[] = [];
+  const offered: AuthenticationType[] = ["password", "keyboard-interactive"];
+  const server = new ssh2.Server(
+    { hostKeys: [await Deno.readTextFile(hostKey.path)] },
+    (client) => {
+      client.on("authentication", (context) => {
+        tried.push(context.method);
+        if (context.method === "password" && context.password === PASSWORD) {
+          return context.accept();
+        }
+        if (context.method === "keyboard-interactive") {
+          return context.prompt(
+            [{ prompt: "One-time code: ", echo: false }],
+            (answers) =>
+              answers[0] === PASSWORD
+                ? context.accept()
+                : context.reject(offered),
+          );
+        }
+        context.reject(offered);
+      });
+      client.on("ready", () => {
+        client.on("session", (accept) => {
+          accept().on("exec", (acceptExec) => {
+            const channel = acceptExec();
+            channel.write("ok\n");
+            channel.exit(0);
+            channel.end();
+          });
+        });
+      });
+      client.on("error", () => {});
+    },
+  );
+  await new Promise<void>((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve())
+  );
+  return {
+    port: (server.address() as { port: number }).port,
+    publicLine: hostKey.publicLine,
+    tried,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+Deno.test("changed host key with checking off: no password or keyboard-interactive sent to it", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "sessions-changed-key-" });
+  const server = await startPasswordServer(dir);
+  try {
+    const other = await generateHostKey(dir);
+    const name = `[127.0.0.1]:${server.port}`;
+    const knownHosts = (publicLine: string) => {
+      const path = join(dir, `known_hosts_${crypto.randomUUID()}`);
+      Deno.writeTextFileSync(path, `${name} ${publicLine}\n`);
+      return path;
+    };
+    const settings = () =>
+      settingsFor("127.0.0.1", server.port, "tester", {
+        strictHostKeyChecking: "no",
+      });
+    const prompts: string[] = [];
+    const answering: Partial<AuthOptions> = {
+      keyboardInteractive: true,
+      prompt: (message) => {
+        prompts.push(message);
+        return Promise.resolve(PASSWORD);
+      },
+    };
+
+    await t.step(
+      "the right key: the server's question is answered",
+      async () => {
+        server.tried.length = 0;
+        prompts.length = 0;
+        assert.equal(
+          await tryConnect(
+            settings(),
+            knownHosts(server.publicLine),
+            answering,
+          ),
+          "ok",
+        );
+        assert.deepEqual(prompts, ["One-time code: "]);
+        assert.ok(server.tried.includes("keyboard-interactive"));
+      },
+    );
+
+    await t.step("a changed key: refused without asking", async () => {
+      server.tried.length = 0;
+      prompts.length = 0;
+      const warnings: HostKeyWarning[] = [];
+      const path = knownHosts(other.publicLine);
+      const error = await rejection(
+        tryConnect(settings(), path, answering, {
+          onWarning: (warning) => warnings.push(warning),
+        }),
+      );
+      assert.equal(error.kind, "auth");
+      assert.equal(
+        error.message,
+        "permission denied (password,keyboard-interactive); password and " +
+          "keyboard-interactive authentication are disabled because the " +
+          `host key of ${name} changed`,
+      );
+      assert.equal(
+        error.hint,
+        `if the host's key really changed, remove the old line with 'ssh-keygen -R "${name}" -f ${path}'`,
+      );
+      assert.deepEqual(prompts, []);
+      assert.deepEqual(server.tried, ["none"]);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0].message, /^HOST KEY CHANGED/);
+    });
+
+    await t.step(
+      "a changed key: the --ask-pass password is not sent",
+      async () => {
+        server.tried.length = 0;
+        prompts.length = 0;
+        const error = await rejection(
+          tryConnect(settings(), knownHosts(other.publicLine), {
+            askPassword: true,
+            prompt: answering.prompt,
+          }),
+        );
+        // Asked once when loading, as for every run; never sent.
+        assert.equal(prompts.length, 1);
+        assert.equal(error.kind, "auth");
+        assert.match(error.message, /are disabled because the host key/);
+        assert.ok(!server.tried.includes("password"), server.tried.join());
+      },
+    );
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("auth: an untrusted host gets no password and no prompt", async () => {
+  const asked: string[] = [];
+  const auth = new Authenticator({
+    agentSocket: null,
+    askPassword: true,
+    keyboardInteractive: true,
+    prompt: (message) => {
+      asked.push(message);
+      return Promise.resolve("secret");
+    },
+  });
+  const settings = settingsFor("127.0.0.1", 22, "alice");
+  await auth.load([settings]);
+  assert.equal(asked.length, 1); // the --ask-pass password
+  const host = auth.forHost(settings);
+  host.withholdSecrets({ message: "the key changed", hint: "fix it" });
+  const next = (offered: AuthenticationType[] | null) =>
+    new Promise((resolve) =>
+      host.authHandler(offered as AuthenticationType[], false, resolve)
+    );
+  assert.deepEqual(await next(null), { type: "none", username: "alice" });
+  assert.equal(await next(["password", "keyboard-interactive"]), false);
+  assert.equal(asked.length, 1);
+  const error = host.failure();
+  assert.equal(
+    error.message,
+    "permission denied (password,keyboard-interactive); the key changed",
+  );
+  assert.equal(error.hint, "fix it");
 });
