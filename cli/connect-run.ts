@@ -38,13 +38,25 @@ export interface ConnectRequest {
   acceptNew: boolean;
 }
 
+/** The hint of every refusal of HOST itself. */
+const HOST_HINT = "try 'sessions connect [USER@]HOST[:PORT]'";
+
 /** HOST must name exactly one target (no ranges, groups or lists). */
 export function singleTarget(host: string, groups?: TargetGroups): Target {
+  const trimmed = host.trim();
+  if (trimmed === "") throw usageError("the host is empty", HOST_HINT);
+  // Checked here, not left to the target list parser, whose hint is about separating targets.
+  if (/\s/.test(trimmed)) {
+    throw usageError(`bad host '${host}': it contains a space`, HOST_HINT);
+  }
   const targets = parseTargetList(host, groups);
-  if (targets.length !== 1) {
+  if (targets.length === 0) {
+    throw usageError(`'${host}' names no host`, HOST_HINT);
+  }
+  if (targets.length > 1) {
     throw usageError(
-      `connect takes one host, and '${host}' names ${targets.length}`,
-      "use 'sessions exec' for many hosts",
+      `connect takes one host, and '${host}' names ${targets.length} hosts`,
+      "for many hosts use 'sessions exec --targets LIST CMD'",
     );
   }
   return targets[0];
@@ -102,7 +114,18 @@ const CHANGED_KEY_BANNER = [
   "",
 ].join("\n");
 
-export async function runConnect(request: ConnectRequest): Promise<number> {
+/** What connect settles before it touches the terminal or the network. */
+export interface ConnectPlan {
+  request: ConnectRequest;
+  target: Target;
+  settings: HostSettings;
+}
+
+/**
+ * Resolves the host and checks the session name: every usage error, before
+ * the terminal is looked at or anything is connected, asked or recorded.
+ */
+export function planConnect(request: ConnectRequest): ConnectPlan {
   let target: Target;
   let settings: HostSettings;
   try {
@@ -123,9 +146,8 @@ export async function runConnect(request: ConnectRequest): Promise<number> {
   } catch (error) {
     throw connectFailure(error);
   }
-  // With the multiplexer named, a bad name is refused before anything is
-  // connected, asked or recorded (without it, it is checked once the
-  // host's multiplexer is known).
+  // With the multiplexer named, a bad name is refused now (without it, it
+  // is checked once the host's multiplexer is known).
   const backend = request.session?.backend ?? null;
   if (request.session && backend) {
     const reason = remoteSessionNameProblem(
@@ -140,6 +162,11 @@ export async function runConnect(request: ConnectRequest): Promise<number> {
       );
     }
   }
+  return { request, target, settings };
+}
+
+export async function runConnect(plan: ConnectPlan): Promise<number> {
+  const { request, target, settings } = plan;
   const label = target.label;
   const agentSocket = Deno.env.get("SSH_AUTH_SOCK") || null;
   const terminal = Terminal.open();

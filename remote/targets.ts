@@ -21,6 +21,11 @@ const HOST_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const IPV6_PATTERN = /^[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?$/;
 const GROUP_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
+/** What to write instead, for the refusals about one item's shape. */
+const ITEM_HINT = "write [user@]host[:port], e.g. deploy@web01:2222";
+const NAME_CHARACTERS = "letters, digits, '.', '_' and '-'";
+const RANGE_HINT = "write ranges like web[01-10] or web[1,3,5-7]";
+
 function usage(message: string, hint?: string): RemoteError {
   return new RemoteError("usage", message, hint);
 }
@@ -33,17 +38,26 @@ function splitTopLevel(text: string, what: string): string[] {
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (c === "[") {
-      if (depth > 0) throw usage(`nested '[' in ${what} '${text}'`);
+      if (depth > 0) {
+        throw usage(`nested '[' in ${what} '${text}'`, RANGE_HINT);
+      }
       depth++;
     } else if (c === "]") {
-      if (depth === 0) throw usage(`unmatched ']' in ${what} '${text}'`);
+      if (depth === 0) {
+        throw usage(`unmatched ']' in ${what} '${text}'`, RANGE_HINT);
+      }
       depth--;
     } else if (c === "," && depth === 0) {
       items.push(text.slice(start, i));
       start = i + 1;
     }
   }
-  if (depth !== 0) throw usage(`unclosed '[' in ${what} '${text}'`);
+  if (depth !== 0) {
+    throw usage(
+      `unclosed '[' in ${what} '${text}'`,
+      "close every '[', as in web[01-10] or [2001:db8::1]:22",
+    );
+  }
   items.push(text.slice(start));
   return items.map((item) => item.trim()).filter((item) => item !== "");
 }
@@ -51,7 +65,9 @@ function splitTopLevel(text: string, what: string): string[] {
 function parsePort(text: string, token: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
     throw usage(
-      `bad port '${text}' in target '${token}'`,
+      text === ""
+        ? `missing port after ':' in target '${token}'`
+        : `bad port '${text}' in target '${token}'`,
       "a port is a number from 1 to 65535",
     );
   }
@@ -64,10 +80,7 @@ function expandRangeSpec(spec: string, token: string): string[] {
   for (const part of spec.split(",")) {
     const match = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
     if (!match) {
-      throw usage(
-        `bad range '[${spec}]' in target '${token}'`,
-        "write ranges like web[01-10] or web[1,3,5-7]",
-      );
+      throw usage(`bad range '[${spec}]' in target '${token}'`, RANGE_HINT);
     }
     const [, first, last] = match;
     if (last === undefined) {
@@ -77,11 +90,15 @@ function expandRangeSpec(spec: string, token: string): string[] {
     const from = Number(first);
     const to = Number(last);
     if (from > to) {
-      throw usage(`backwards range '${part}' in target '${token}'`);
+      throw usage(
+        `backwards range '${part}' in target '${token}'`,
+        "put the smaller number first",
+      );
     }
     if (to - from + 1 + values.length > MAX_RANGE_SIZE) {
       throw usage(
         `range '[${spec}]' in target '${token}' has more than ${MAX_RANGE_SIZE} hosts`,
+        `one item may name at most ${MAX_RANGE_SIZE} hosts`,
       );
     }
     const width = first.length > 1 && first.startsWith("0") ? first.length : 0;
@@ -103,6 +120,7 @@ function expandHostRanges(host: string, token: string): string[] {
     if (names.length * values.length > MAX_RANGE_SIZE) {
       throw usage(
         `target '${token}' expands to more than ${MAX_RANGE_SIZE} hosts`,
+        `one item may name at most ${MAX_RANGE_SIZE} hosts`,
       );
     }
     names = names.flatMap((name) => values.map((v) => name + literal + v));
@@ -120,15 +138,27 @@ function parseItem(token: string): Target[] {
   if (at >= 0) {
     user = rest.slice(0, at);
     rest = rest.slice(at + 1);
+    if (user === "") {
+      throw usage(
+        `missing user name before '@' in target '${token}'`,
+        ITEM_HINT,
+      );
+    }
     if (!USER_PATTERN.test(user)) {
-      throw usage(`bad user name '${user}' in target '${token}'`);
+      throw usage(
+        `bad user name '${user}' in target '${token}'`,
+        `a user name has ${NAME_CHARACTERS}, and does not start with '-'`,
+      );
     }
   }
   let port: number | undefined;
   const ipv6 = /^\[([^\]]*:[^\]]*)\](?::(.*))?$/.exec(rest);
   if (ipv6) {
     if (!IPV6_PATTERN.test(ipv6[1])) {
-      throw usage(`bad IPv6 address '[${ipv6[1]}]' in target '${token}'`);
+      throw usage(
+        `bad IPv6 address '[${ipv6[1]}]' in target '${token}'`,
+        "write an IPv6 address like [2001:db8::1]:22",
+      );
     }
     if (ipv6[2] !== undefined) port = parsePort(ipv6[2], token);
     return [makeTarget(ipv6[1], user, port)];
@@ -144,11 +174,16 @@ function parseItem(token: string): Target[] {
     port = parsePort(rest.slice(colon + 1), token);
     rest = rest.slice(0, colon);
   }
-  if (rest === "") throw usage(`missing host name in target '${token}'`);
+  if (rest === "") {
+    throw usage(`missing host name in target '${token}'`, ITEM_HINT);
+  }
   const hosts = expandHostRanges(rest, token);
   for (const host of hosts) {
     if (!HOST_PATTERN.test(host)) {
-      throw usage(`bad host name '${host}' in target '${token}'`);
+      throw usage(
+        `bad host name '${host}' in target '${token}'`,
+        `a host name has ${NAME_CHARACTERS}, and starts with a letter, digit or '_'`,
+      );
     }
   }
   return hosts.map((host) => makeTarget(host, user, port));
@@ -174,13 +209,24 @@ function expandList(
   for (const token of splitTopLevel(text, what)) {
     if (/\s/.test(token)) {
       throw usage(
-        `bad target '${token}' (contains a space)`,
+        `bad target '${token}': it contains a space`,
         "separate targets with commas",
       );
     }
     if (token.startsWith("@")) {
       const name = token.slice(1);
-      if (!GROUP_PATTERN.test(name)) throw usage(`bad group name '${token}'`);
+      if (name === "") {
+        throw usage(
+          "missing group name after '@'",
+          "write @NAME for a group of the sessions config file",
+        );
+      }
+      if (!GROUP_PATTERN.test(name)) {
+        throw usage(
+          `bad group name '${token}'`,
+          `a group name has ${NAME_CHARACTERS}, and starts with a letter, digit or '_'`,
+        );
+      }
       const members = groups.get(name);
       if (members === undefined) {
         throw usage(
@@ -190,9 +236,10 @@ function expandList(
       }
       if (seenGroups.includes(name)) {
         throw usage(
-          `group '${token}' includes itself (${
+          `group '${token}' includes itself: ${
             [...seenGroups, name].join(" -> ")
-          })`,
+          }`,
+          "break the loop in the 'group' lines of the sessions config file",
         );
       }
       targets.push(

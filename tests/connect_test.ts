@@ -201,12 +201,16 @@ Deno.test("connect flag handling", async (t) => {
   await t.step(
     "standard input that is not a terminal is refused with 5",
     async () => {
-      const result = await runSessions(["connect", "127.0.0.1"]);
+      const result = await runSessions(["connect", "127.0.0.1", "-F", "none"]);
       assert.equal(result.code, 5);
-      assert.match(
+      assert.equal(
         result.stderr,
-        /^sessions: connect needs a terminal.*sessions exec/,
+        "sessions: connect needs a terminal, and standard input is not one (to run a command without one: 'sessions exec --targets 127.0.0.1 CMD')\n",
       );
+      // A label a shell would read as a pattern is not offered as a word to type.
+      const v6 = await runSessions(["connect", "[::1]:22", "-F", "none"]);
+      assert.equal(v6.code, 5);
+      assert.match(v6.stderr, /'sessions exec --targets HOST CMD'\)\n$/);
     },
   );
   await t.step("--session with --command is a usage error", async () => {
@@ -275,5 +279,58 @@ Deno.test("connect --session with --backend refuses a bad name before connecting
     assert.match(screen, /status=2\b/);
   } finally {
     await pty.dispose();
+  }
+});
+
+Deno.test("a bad host: one line with a hint, exit 2, before the terminal check", async (t) => {
+  // Without a terminal: a refusal of the terminal (exit 5) would mean the host went unchecked.
+  const config = await Deno.makeTempDir({ prefix: "sessions-connect-cfg-" });
+  try {
+    for (
+      const [host, expected] of [
+        ["", "the host is empty (try 'sessions connect [USER@]HOST[:PORT]')"],
+        [" ", "the host is empty (try 'sessions connect [USER@]HOST[:PORT]')"],
+        [
+          "a b",
+          "bad host 'a b': it contains a space (try 'sessions connect [USER@]HOST[:PORT]')",
+        ],
+        [",", "',' names no host (try 'sessions connect [USER@]HOST[:PORT]')"],
+        [
+          "a,b",
+          "connect takes one host, and 'a,b' names 2 hosts (for many hosts use 'sessions exec --targets LIST CMD')",
+        ],
+        [
+          "@",
+          "missing group name after '@' (write @NAME for a group of the sessions config file)",
+        ],
+        [
+          "user@",
+          "missing host name in target 'user@' (write [user@]host[:port], e.g. deploy@web01:2222)",
+        ],
+        [
+          ":22",
+          "missing host name in target ':22' (write [user@]host[:port], e.g. deploy@web01:2222)",
+        ],
+        [
+          "@web",
+          "unknown group '@web' (define it with a 'group' line in the sessions config file)",
+        ],
+        [
+          "h:",
+          "missing port after ':' in target 'h:' (a port is a number from 1 to 65535)",
+        ],
+      ] as const
+    ) {
+      await t.step(`'${host}'`, async () => {
+        const result = await runSessions(["connect", host, "-F", "none"], {
+          env: { XDG_CONFIG_HOME: config },
+        });
+        assert.equal(result.code, 2, result.stderr);
+        assert.equal(result.stdout, "");
+        assert.equal(result.stderr, `sessions: ${expected}\n`);
+      });
+    }
+  } finally {
+    await Deno.remove(config, { recursive: true });
   }
 });

@@ -112,7 +112,7 @@ Deno.test("sessions config file", async (t) => {
       "group web a\ngroup web b",
       "/cfg:2: group 'web' is already defined at /cfg:1",
     );
-    bad("group web a b", "/cfg:1: bad target 'a b' (contains a space)");
+    bad("group web a b", "/cfg:1: bad target 'a b': it contains a space");
     bad("group web web[1-", "/cfg:1: unclosed '['");
     bad("group a @b\ngroup b @a", "/cfg:1: group '@a' includes itself");
     bad("group a @missing", "/cfg:1: unknown group '@missing'");

@@ -18,6 +18,9 @@ function assertUsage(fn: () => unknown, fragment: string) {
       error.message.includes(fragment),
       `'${error.message}' should mention '${fragment}'`,
     );
+    // Every refusal says what to write instead, in its own parentheses.
+    assert.ok(error.hint, `'${error.message}' has no hint`);
+    assert.doesNotMatch(error.message, /\)$/);
     return true;
   });
 }
@@ -101,8 +104,17 @@ Deno.test("parseTargetList", async (t) => {
     assertUsage(() => labels("web[5-1]"), "backwards range '5-1'");
     assertUsage(() => labels("web[1-99999]"), "more than");
     assertUsage(() => labels("a b"), "contains a space");
-    assertUsage(() => labels("@"), "bad group name");
+    assertUsage(() => labels("@"), "missing group name after '@'");
+    assertUsage(() => labels("@-x"), "bad group name '@-x'");
+    assertUsage(() => labels("@nope"), "unknown group '@nope'");
     assertUsage(() => labels("u@"), "missing host name");
+    assertUsage(() => labels(":22"), "missing host name in target ':22'");
+    assertUsage(() => labels("@h"), "unknown group");
+    assertUsage(() => labels("x@@h"), "bad user name 'x@'");
+    assertUsage(() => labels("u@h:"), "missing port after ':'");
+    assertUsage(() => labels("w[1-[2]]"), "nested '['");
+    assertUsage(() => labels("-h"), "bad host name '-h'");
+    assertUsage(() => labels("a[1-200]b[1-200]"), "expands to more than");
     assertUsage(() => labels("bad/host"), "bad host name 'bad/host'");
     assertUsage(() => labels("fe80::1"), "bad target 'fe80::1'");
     assertUsage(() => labels("[zz:1]"), "bad IPv6 address");

@@ -103,15 +103,9 @@ be made or was lost, or a host key or login was refused; 2 for bad usage;
     .action(async function (host, flags) {
       const backend = remoteBackendChoice(flags.backend, this.parent);
       checkConnectFlags(flags, backend);
-      if (!Deno.stdin.isTerminal()) {
-        throw new CliError(
-          "connect needs a terminal, and standard input is not one",
-          ExitCode.UNAVAILABLE,
-          `to run a command without one: sessions exec CMD --targets ${host}`,
-        );
-      }
-      const { runConnect } = await import("../connect-run.ts");
-      Deno.exitCode = await runConnect({
+      const { planConnect, runConnect } = await import("../connect-run.ts");
+      // A bad host or session name is wrong with or without a terminal: say that first.
+      const plan = planConnect({
         host,
         user: flags.user,
         key: flags.key,
@@ -124,5 +118,16 @@ be made or was lost, or a host key or login was refused; 2 for bad usage;
         forwardAgent: flags.forwardAgent === true,
         acceptNew: flags.acceptNew === true,
       });
+      if (!Deno.stdin.isTerminal()) {
+        const label = plan.target.label;
+        // Shown in the hint as typed only when a shell reads it as one plain word.
+        const targets = /^[A-Za-z0-9._@:-]+$/.test(label) ? label : "HOST";
+        throw new CliError(
+          "connect needs a terminal, and standard input is not one",
+          ExitCode.UNAVAILABLE,
+          `to run a command without one: 'sessions exec --targets ${targets} CMD'`,
+        );
+      }
+      Deno.exitCode = await runConnect(plan);
     });
 }
