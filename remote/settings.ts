@@ -37,7 +37,11 @@ export interface SessionsConfig {
   groups: TargetGroups;
 }
 
-const MAX_PARALLEL = 1024;
+/**
+ * The largest fan-out, of `--parallel N` and of the file's `parallel` alike
+ * (the most hosts one target item may name, too).
+ */
+export const MAX_FAN_OUT = 10_000;
 const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
 /** `$XDG_CONFIG_HOME/sessions/config`, or `~/.config/sessions/config` when it is unset or relative. */
@@ -106,10 +110,10 @@ export function parseSessionsConfig(
       case "parallel": {
         const text = single();
         const count = Number(text);
-        if (!/^\d+$/.test(text) || count < 1 || count > MAX_PARALLEL) {
+        if (!/^\d+$/.test(text) || count < 1 || count > MAX_FAN_OUT) {
           throw lineError(
             where,
-            `parallel must be a number from 1 to ${MAX_PARALLEL}, not '${text}'`,
+            `parallel must be a number from 1 to ${MAX_FAN_OUT}, not '${text}'`,
           );
         }
         defaults.parallel = count;

@@ -19,6 +19,7 @@ import {
 } from "./helpers/sessions.ts";
 import { Pty } from "./helpers/pty.ts";
 import { hostColor } from "../cli/exec-output.ts";
+import { MAX_FAN_OUT } from "../remote/settings.ts";
 
 /** Prints the address the connection arrived at: which stand-in host ran it. */
 const WHO = 'set -- $SSH_CONNECTION; echo "$3"';
@@ -440,6 +441,13 @@ Deno.test("sessions exec against real sshds", async (t) => {
           ["a bad target", ["--targets", "web[1-"], /web\[1-/],
           ["a bad timeout", ["--targets", a, "--timeout", "5x"], /--timeout/],
           ["a bad fan-out", ["--targets", a, "--parallel", "0"], /--parallel/],
+          [
+            "a fan-out above the config file's limit too",
+            ["--targets", a, "--parallel", String(MAX_FAN_OUT + 1)],
+            new RegExp(
+              `--parallel '${MAX_FAN_OUT + 1}'.*1 to ${MAX_FAN_OUT}\\b`,
+            ),
+          ],
           [
             "no time to connect",
             ["--targets", a, "--connect-timeout", "0"],

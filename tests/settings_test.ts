@@ -4,6 +4,7 @@ import { parseDurationFlag, parseDurationSeconds } from "../remote/duration.ts";
 import { RemoteError } from "../remote/errors.ts";
 import {
   loadSessionsConfig,
+  MAX_FAN_OUT,
   parseSessionsConfig,
   sessionsConfigPath,
 } from "../remote/settings.ts";
@@ -86,13 +87,24 @@ Deno.test("sessions config file", async (t) => {
     assert.equal(config.groups.size, 0);
   });
 
+  await t.step("parallel takes the range --parallel takes", () => {
+    for (const count of [1, 1024, MAX_FAN_OUT]) {
+      assert.equal(
+        parseSessionsConfig(`parallel ${count}`, "/cfg").defaults.parallel,
+        count,
+      );
+    }
+    assert.equal(MAX_FAN_OUT, 10_000);
+  });
+
   await t.step("malformed lines name file:line and the problem", () => {
     const bad = (content: string, fragment: string) =>
       assertUsage(() => parseSessionsConfig(content, "/cfg"), fragment);
     bad(
       "parallel 0",
-      "/cfg:1: parallel must be a number from 1 to 1024, not '0'",
+      "/cfg:1: parallel must be a number from 1 to 10000, not '0'",
     );
+    bad(`parallel ${MAX_FAN_OUT + 1}`, "parallel must be a number from 1 to");
     bad("parallel many", "parallel must be a number");
     bad("\ntimeout soon", "/cfg:2: timeout must be a duration above zero");
     bad("timeout 0", "timeout must be a duration above zero");

@@ -5,6 +5,7 @@
  */
 import { Command, Option } from "@commander-js/extra-typings";
 import { usageError } from "../errors.ts";
+import { MAX_FAN_OUT } from "../../remote/settings.ts";
 
 /** Fan-out of `--parallel` without a number (and of the config's `parallel = default`). */
 export const DEFAULT_FAN_OUT = 64;
@@ -108,8 +109,8 @@ function wholeNumber(flag: string, min: number, max: number, hint: string) {
 const parseFanOut = wholeNumber(
   "--parallel",
   1,
-  10_000,
-  "give a whole number from 1 to 10000, or no number for the default",
+  MAX_FAN_OUT,
+  `give a whole number from 1 to ${MAX_FAN_OUT}, or no number for the default`,
 );
 
 /**
