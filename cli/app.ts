@@ -90,7 +90,7 @@ export function tidyCommanderMessage(text: string): string {
 /** Runs `sessions` with ARGS and resolves to the exit code; never throws. */
 export async function run(args: string[]): Promise<number> {
   const program = buildProgram();
-  // Commands that finish with a meaningful non-zero status (attach, exec, connect) set Deno.exitCode.
+  // Commands that finish with a meaningful non-zero status (list, attach, exec, connect) set Deno.exitCode.
   Deno.exitCode = ExitCode.OK;
   try {
     await program.parseAsync(args, { from: "user" });

@@ -7,7 +7,6 @@
  */
 import { BACKEND_NAMES } from "../backends/types.ts";
 import { reportError } from "./errors.ts";
-import { ExitCode } from "./exit-codes.ts";
 import { backendOption, type ListOptions, runList } from "./local.ts";
 
 /**
@@ -53,8 +52,7 @@ export async function runFastPath(
   const options = parseFastList(argv, Deno.env.get("SESSIONS_BACKEND"));
   if (options === null) return null;
   try {
-    await runList(options);
-    return ExitCode.OK;
+    return await runList(options);
   } catch (error) {
     return reportError(error);
   }

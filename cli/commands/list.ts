@@ -14,7 +14,7 @@ export function listCommand() {
     .option("--all", "also list exited zellij and dead screen sessions")
     .option("--json", "print one JSON array (fields in the README)")
     .action(async (_options, command) => {
-      await runList(listOptions(command));
+      Deno.exitCode = await runList(listOptions(command));
     });
 }
 
