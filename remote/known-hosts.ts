@@ -265,6 +265,14 @@ class IndexedFile {
   hashedMatches(subject: HashSubject): KnownHostsEntry[] {
     return this.#hashed.filter((entry) => subject.matches(entry.hashed!));
   }
+
+  /** Hashed `@revoked` entries for KEY naming the subject: the key is compared before any HMAC. */
+  hashedRevocations(subject: HashSubject, key: string): KnownHostsEntry[] {
+    return this.#hashed.filter((entry) =>
+      entry.marker === "revoked" && entry.key === key &&
+      subject.matches(entry.hashed!)
+    );
+  }
 }
 
 const byPosition = (a: KnownHostsEntry, b: KnownHostsEntry) => a.line - b.line;
@@ -407,9 +415,17 @@ export class KnownHostsStore {
       this.files.file(path).cheapMatches(lower)
     );
     const cheapVerdict = judgeEntries(cheap, keyType, base64);
-    // Hashed entries can only change a plain "match" by revoking it; that rare case is not worth an HMAC per entry and host.
-    if (cheapVerdict.status === "match" || cheapVerdict.status === "revoked") {
-      return cheapVerdict;
+    if (cheapVerdict.status === "revoked") return cheapVerdict;
+    if (cheapVerdict.status === "match") {
+      // Only a hashed @revoked line for this very key can overturn a plain
+      // match; checking just those keeps an HMAC per hashed entry off every host.
+      const subject = new HashSubject(lower);
+      const revoked = this.#paths().flatMap((path) =>
+        this.files.file(path).hashedRevocations(subject, base64)
+      ).sort(byPosition)[0];
+      return revoked
+        ? { status: "revoked", file: revoked.file, line: revoked.line }
+        : cheapVerdict;
     }
     return judgeEntries(this.entriesFor(name), keyType, base64);
   }

@@ -209,6 +209,28 @@ Deno.test("known_hosts", async (t) => {
     );
 
     await t.step(
+      "a hashed @revoked line overturns a plain match of the same key",
+      () => {
+        const hashedHost1 = Deno.readTextFileSync(hashedFile).split("\n")
+          .find((text) => text.startsWith("|1|") && text.endsWith(line(a)))!;
+        const file = join(dir, "known_hosts_revoked_hashed");
+        Deno.writeTextFileSync(
+          file,
+          `host1 ${line(a)}\nhost1 ${line(e)}\n@revoked ${hashedHost1}\n`,
+        );
+        const store = new KnownHostsFiles().store([file], []);
+        assert.deepEqual(store.check("host1", a.type, a.blob), {
+          status: "revoked",
+          file,
+          line: 3,
+        });
+        assert.deepEqual(store.check("host1", e.type, e.blob), {
+          status: "match",
+        });
+      },
+    );
+
+    await t.step(
       "several files: user files first, then global; a match anywhere wins",
       () => {
         const other = join(dir, "other_known_hosts");
