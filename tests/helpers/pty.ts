@@ -29,11 +29,13 @@ export class Pty {
         [key, value],
       ) => ["-e", `${key}=${value}`]);
       // Its own config: no user settings, and the pane stays after its
-      // program ends (set before the program starts, however quickly it ends).
+      // program ends (set before the program starts, however quickly it ends),
+      // without tmux's "Pane is dead" line, which could scroll the program's
+      // first line off the screen.
       const config = `${tmux.dir}/pty.conf`;
       await Deno.writeTextFile(
         config,
-        "set -g remain-on-exit on\nset -g status off\n",
+        'set -g remain-on-exit on\nset -g remain-on-exit-format ""\nset -g status off\n',
       );
       await tmux.ok([
         "-f",
