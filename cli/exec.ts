@@ -323,9 +323,7 @@ async function askToAccept(
       const answer = (await terminal.ask(
         `Record ${
           keys.length === 1 ? "this key" : "these keys"
-        } in known_hosts and run on ${
-          keys.length === 1 ? "it" : "them"
-        } (yes/no)? `,
+        } in known_hosts and connect (yes/no)? `,
       )).trim().toLowerCase();
       if (answer === "yes" || answer === "no") {
         return keys.map(() => answer === "yes");
