@@ -17,6 +17,7 @@
 import { join } from "node:path";
 import { parseDurationSeconds } from "./duration.ts";
 import { RemoteError } from "./errors.ts";
+import { MAX_FAN_OUT } from "./limits.ts";
 import { parseTargetList, type TargetGroups } from "./targets.ts";
 
 export interface SessionsDefaults {
@@ -37,11 +38,6 @@ export interface SessionsConfig {
   groups: TargetGroups;
 }
 
-/**
- * The largest fan-out, of `--parallel N` and of the file's `parallel` alike
- * (the most hosts one target item may name, too).
- */
-export const MAX_FAN_OUT = 10_000;
 const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
 /** `$XDG_CONFIG_HOME/sessions/config`, or `~/.config/sessions/config` when it is unset or relative. */

@@ -19,7 +19,7 @@ import {
 } from "./helpers/sessions.ts";
 import { Pty } from "./helpers/pty.ts";
 import { hostColor } from "../cli/exec-output.ts";
-import { MAX_FAN_OUT } from "../remote/settings.ts";
+import { MAX_FAN_OUT } from "../remote/limits.ts";
 
 /** Prints the address the connection arrived at: which stand-in host ran it. */
 const WHO = 'set -- $SSH_CONNECTION; echo "$3"';

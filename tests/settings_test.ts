@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseDurationFlag, parseDurationSeconds } from "../remote/duration.ts";
 import { RemoteError } from "../remote/errors.ts";
+import { MAX_FAN_OUT } from "../remote/limits.ts";
 import {
   loadSessionsConfig,
-  MAX_FAN_OUT,
   parseSessionsConfig,
   sessionsConfigPath,
 } from "../remote/settings.ts";

@@ -5,9 +5,9 @@
  */
 import { Command, Option } from "@commander-js/extra-typings";
 import { usageError } from "../errors.ts";
-import { MAX_FAN_OUT } from "../../remote/settings.ts";
+import { MAX_FAN_OUT } from "../../remote/limits.ts";
 
-/** Fan-out of `--parallel` without a number (and of the config's `parallel = default`). */
+/** Fan-out of `--parallel` without a number, when the config file sets no `parallel`. */
 export const DEFAULT_FAN_OUT = 64;
 
 export function execCommand() {
