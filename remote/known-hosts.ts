@@ -420,9 +420,10 @@ export class KnownHostsStore {
       // Only a hashed @revoked line for this very key can overturn a plain
       // match; checking just those keeps an HMAC per hashed entry off every host.
       const subject = new HashSubject(lower);
-      const revoked = this.#paths().flatMap((path) =>
+      // Files in order, lines in order within each: the first is the one to name.
+      const [revoked] = this.#paths().flatMap((path) =>
         this.files.file(path).hashedRevocations(subject, base64)
-      ).sort(byPosition)[0];
+      );
       return revoked
         ? { status: "revoked", file: revoked.file, line: revoked.line }
         : cheapVerdict;
