@@ -282,6 +282,26 @@ export function formatSection(rows: Measurement[], date: Date): string {
       } MB (target < 100 MB).`,
       "",
     );
+    const counts = [...new Set(rows.map((row) => row.hosts))].sort((a, b) =>
+      a - b
+    );
+    const ourRow = (hosts: number) =>
+      rows.find((row) => row.hosts === hosts && row.tool === "sessions exec");
+    const smaller = counts.length > 1
+      ? ourRow(counts[counts.length - 2])
+      : undefined;
+    if (smaller) {
+      const marginalMs = (ours.cpuSeconds - smaller.cpuSeconds) * 1000 /
+        (largest - smaller.hosts);
+      lines.push(
+        `Per host beyond the first ${smaller.hosts}, \`sessions exec\` spends ${
+          marginalMs.toFixed(1)
+        } ms of CPU (from ${smaller.hosts} to ${largest} hosts). The rest of its figure, about ${
+          (ours.cpuSeconds - marginalMs * largest / 1000).toFixed(2)
+        } s when that line is drawn back to no hosts, does not grow with the hosts: start-up (Deno, its Node compatibility layer, ssh2, the config files) and the first connections' warm-up.`,
+        "",
+      );
+    }
   }
   lines.push(
     "Reproduce: `deno task bench exec` (or `deno run -A scripts/bench/exec.ts --write BENCHMARKS.md`); it installs pdsh, pssh and clustershell with apt-get when missing.",
