@@ -468,12 +468,14 @@ function connectOne(
     const store = storeFor(settings, options.knownHosts);
     const forwardAgent = settings.forwardAgent && !!options.agentSocket;
     armTimer();
+    // Ours until client.connect() takes it: a synchronous throw there leaves it connecting.
+    const socket = sock ?? openSocket(settings.hostname, settings.port);
     try {
       client.connect({
         host: settings.hostname,
         port: settings.port,
         username: settings.user,
-        sock: sock ?? openSocket(settings.hostname, settings.port),
+        sock: socket,
         readyTimeout: 0, // our own timer, which pauses while the user decides on a host key
         ...preferKnownKeyTypes(settings, store),
         ...keepaliveConfig(settings),
@@ -517,6 +519,7 @@ function connectOne(
         },
       });
     } catch (error) {
+      socket.destroy();
       fail(
         error instanceof RemoteError
           ? error

@@ -656,6 +656,49 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
       },
     );
 
+    await t.step(
+      "settings ssh2 rejects at once: the socket opened for them is not left connecting",
+      async () => {
+        const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+        const listenPort = (listener.addr as Deno.NetAddr).port;
+        try {
+          const error = await rejection(
+            tryConnect(
+              // ssh2's connect() throws synchronously on a user that is not a string.
+              withKey("127.0.0.1", {
+                port: listenPort,
+                user: 42 as unknown as string,
+              }),
+              knownStore(),
+            ),
+          );
+          assert.equal(error.kind, "unreachable");
+          assert.match(error.message, /Invalid username/);
+          // Connections are accepted in the order they were made: a socket
+          // left connecting (its connect is queued on the next tick) would
+          // be accepted before this one.
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          const probe = await Deno.connect({
+            hostname: "127.0.0.1",
+            port: listenPort,
+          });
+          const first = await listener.accept();
+          try {
+            assert.equal(
+              (first.remoteAddr as Deno.NetAddr).port,
+              (probe.localAddr as Deno.NetAddr).port,
+              "a connection from the failed attempt reached the server",
+            );
+          } finally {
+            first.close();
+            probe.close();
+          }
+        } finally {
+          listener.close();
+        }
+      },
+    );
+
     await t.step("closed port: connection refused", async () => {
       const error = await rejection(
         tryConnect(withKey("127.0.0.1", { port: closedPort() }), knownStore()),
