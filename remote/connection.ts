@@ -398,15 +398,26 @@ function keepaliveConfig(settings: HostSettings): Partial<ConnectConfig> {
   };
 }
 
-/** One hop: an ssh2 Client over a TCP socket or over a channel of the hop before. */
+function connectTimeoutMs(
+  settings: HostSettings,
+  options: ConnectOptions,
+): number {
+  return settings.connectTimeout !== null
+    ? settings.connectTimeout * 1000
+    : options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+}
+
+/**
+ * One hop: an ssh2 Client over a TCP socket or over a channel of the hop
+ * before, opened since `started` (ConnectTimeout covers that too).
+ */
 function connectOne(
   settings: HostSettings,
   options: ConnectOptions,
   sock: Duplex | null,
+  started = performance.now(),
 ): Promise<Client> {
-  const timeoutMs = settings.connectTimeout !== null
-    ? settings.connectTimeout * 1000
-    : options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const timeoutMs = connectTimeoutMs(settings, options);
   const client = new Client();
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -419,7 +430,7 @@ function connectOne(
       client.destroy();
       reject(error);
     };
-    const armTimer = () => {
+    const armTimer = (ms = timeoutMs) => {
       clearTimeout(timer);
       timer = setTimeout(() => {
         fail(
@@ -428,7 +439,7 @@ function connectOne(
             `no answer within ${formatSeconds(timeoutMs)}`,
           ),
         );
-      }, timeoutMs);
+      }, ms);
     };
     const pauseTimer = () => clearTimeout(timer);
     const auth = options.auth.forHost(settings, {
@@ -467,7 +478,7 @@ function connectOne(
     });
     const store = storeFor(settings, options.knownHosts);
     const forwardAgent = settings.forwardAgent && !!options.agentSocket;
-    armTimer();
+    armTimer(Math.max(0, timeoutMs - (performance.now() - started)));
     // Ours until client.connect() takes it: a synchronous throw there leaves it connecting.
     const socket = sock ?? openSocket(settings.hostname, settings.port);
     try {
@@ -533,18 +544,39 @@ function formatSeconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
+/**
+ * A channel through HOP to SETTINGS' address. A jump host that never answers
+ * the request (it is stuck, or its own connect hangs) fails it after
+ * TIMEOUT_MS, as a TCP connect would.
+ */
 function forwardTo(
   hop: Client,
   settings: HostSettings,
+  timeoutMs: number,
 ): Promise<ClientChannel> {
   return new Promise((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(
+        new RemoteError(
+          "unreachable",
+          `the jump host did not reach ${describeHost(settings)} within ${
+            formatSeconds(timeoutMs)
+          }`,
+        ),
+      );
+    }, timeoutMs);
     hop.forwardOut(
       "127.0.0.1",
       0,
       settings.hostname,
       settings.port,
       (error, channel) => {
-        if (error) {
+        clearTimeout(timer);
+        if (late) {
+          channel?.close();
+        } else if (error) {
           reject(
             new RemoteError(
               "unreachable",
@@ -586,20 +618,26 @@ export async function connect(
       );
     }
     let sock: Duplex | null = null;
+    let started = performance.now();
     for (const [index, hostSettings] of chain.entries()) {
       const isJump = index < chain.length - 1;
-      const client = await connectOne(hostSettings, options, sock).catch(
-        (error: RemoteError) => {
-          if (!isJump) throw error;
-          throw new RemoteError(
-            error.kind,
-            `jump host ${describeHost(hostSettings)}: ${error.message}`,
-            error.hint,
-          );
-        },
-      );
+      const client = await connectOne(hostSettings, options, sock, started)
+        .catch(
+          (error: RemoteError) => {
+            if (!isJump) throw error;
+            throw new RemoteError(
+              error.kind,
+              `jump host ${describeHost(hostSettings)}: ${error.message}`,
+              error.hint,
+            );
+          },
+        );
       hops.unshift(client);
-      if (isJump) sock = await forwardTo(client, chain[index + 1]);
+      if (isJump) {
+        const next = chain[index + 1];
+        started = performance.now();
+        sock = await forwardTo(client, next, connectTimeoutMs(next, options));
+      }
     }
   } catch (error) {
     closeAll();

@@ -787,21 +787,26 @@ const PASSWORD = "open sesame";
  * The harness's sshd cannot check passwords (no PAM, and the test user's
  * password is not ours to know): an ssh2 server in this process on loopback
  * offers only password and keyboard-interactive (one question), accepts
- * PASSWORD for either, runs any command as `echo ok`, and notes every
- * method a client tries.
+ * PASSWORD for either, runs any command as `echo ok`, notes every method a
+ * client tries, and as a jump host never answers a request to forward (a
+ * stuck jump host).
  */
 async function startPasswordServer(dir: string): Promise<{
   port: number;
   publicLine: string;
   tried: string[];
+  /** Ends every connection, then stops listening. */
   close(): Promise<void>;
 }> {
   const hostKey = await generateHostKey(dir);
   const tried: string[] = [];
   const offered: AuthenticationType[] = ["password", "keyboard-interactive"];
+  const connections = new Set<ssh2.Connection>();
   const server = new ssh2.Server(
     { hostKeys: [await Deno.readTextFile(hostKey.path)] },
     (client) => {
+      connections.add(client);
+      client.on("close", () => connections.delete(client));
       client.on("authentication", (context) => {
         tried.push(context.method);
         if (context.method === "password" && context.password === PASSWORD) {
@@ -819,6 +824,7 @@ async function startPasswordServer(dir: string): Promise<{
         context.reject(offered);
       });
       client.on("ready", () => {
+        client.on("tcpip", () => {});
         client.on("session", (accept) => {
           accept().on("exec", (acceptExec) => {
             const channel = acceptExec();
@@ -838,7 +844,10 @@ async function startPasswordServer(dir: string): Promise<{
     port: (server.address() as { port: number }).port,
     publicLine: hostKey.publicLine,
     tried,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () => {
+      for (const client of connections) client.end();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
   };
 }
 
@@ -964,4 +973,48 @@ Deno.test("auth: an untrusted host gets no password and no prompt", async () => 
     "permission denied (password,keyboard-interactive); the key changed",
   );
   assert.equal(error.hint, "fix it");
+});
+
+Deno.test("ProxyJump: a jump host that never opens the channel fails within the target's ConnectTimeout", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sessions-stuck-jump-" });
+  const server = await startPasswordServer(dir);
+  try {
+    const knownHosts = join(dir, "known_hosts");
+    await Deno.writeTextFile(
+      knownHosts,
+      `[127.0.0.1]:${server.port} ${server.publicLine}\n`,
+    );
+    const jump = settingsFor("127.0.0.1", server.port, "tester", {
+      userKnownHostsFiles: [knownHosts],
+    });
+    const target = settingsFor("127.0.0.2", 22, "tester", {
+      proxyJump: [jump],
+      connectTimeout: 1,
+    });
+    let guard: ReturnType<typeof setTimeout> | undefined;
+    const error = await rejection(
+      Promise.race([
+        tryConnect(target, knownHosts, {
+          askPassword: true,
+          prompt: () => Promise.resolve(PASSWORD),
+        }),
+        // Only so that a regression fails instead of hanging the run.
+        new Promise((_, reject) => {
+          guard = setTimeout(
+            () => reject(new RemoteError("usage", "still waiting after 30s")),
+            30_000,
+          );
+        }),
+      ]).finally(() => clearTimeout(guard)),
+    );
+    assert.equal(error.kind, "unreachable");
+    assert.equal(
+      error.message,
+      "the jump host did not reach 127.0.0.2 within 1s",
+    );
+    assert.ok(server.tried.includes("password"), "the jump host logged in");
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
