@@ -11,8 +11,9 @@
  *   keyboard-interactive authentication and without agent forwarding, so a
  *   man in the middle gets no secret;
  * - marked `@revoked`: refused;
- * - unknown: StrictHostKeyChecking "yes" refuses, "no" accepts, "accept-new"
- *   records and accepts; unset / "ask" asks the caller (`onUnknownHost`).
+ * - unknown: StrictHostKeyChecking "yes" refuses, "no" and "accept-new"
+ *   record and accept ("no" goes on when it cannot record); unset / "ask"
+ *   asks the caller (`onUnknownHost`).
  */
 import type { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
@@ -231,13 +232,20 @@ async function judgeHostKey(
   const check = store.check(name, keyType, key);
   // Checking off still refuses a revoked key, as OpenSSH does.
   if (policy === "no" && check.status !== "revoked") {
-    return check.status === "mismatch"
-      ? untrustedKey(
+    if (check.status === "mismatch") {
+      return untrustedKey(
         settings,
         name,
         changedKeyError(settings, name, fingerprint, check),
-      )
-      : TRUSTED;
+      );
+    }
+    if (check.status === "unknown") {
+      // As OpenSSH: a key met for the first time is recorded (a changed one
+      // never is), and with checking off a file that cannot take it
+      // (UserKnownHostsFile none) does not stop the connection.
+      await store.add(name, keyType, key).catch(() => {});
+    }
+    return TRUSTED;
   }
   switch (check.status) {
     case "match":

@@ -24,10 +24,13 @@ import {
   testHostSettings as settingsFor,
 } from "./helpers/sshd.ts";
 
-/** Connects with SETTINGS (its UserKnownHostsFile set to KNOWN_HOSTS), runs one command. */
+/**
+ * Connects with SETTINGS (its UserKnownHostsFile set to KNOWN_HOSTS, null for
+ * none), runs one command.
+ */
 async function tryConnect(
   settings: HostSettings,
-  knownHosts: string,
+  knownHosts: string | null,
   authOptions: Partial<AuthOptions> = {},
   options: Partial<ConnectOptions> = {},
   command = "echo ok $SSH_CONNECTION",
@@ -39,7 +42,7 @@ async function tryConnect(
     ...authOptions,
   });
   await auth.load([settings]);
-  settings.userKnownHostsFiles = [knownHosts];
+  settings.userKnownHostsFiles = knownHosts === null ? [] : [knownHosts];
   const connection = await connect(settings, {
     auth,
     knownHosts: new KnownHostsFiles(),
@@ -476,6 +479,32 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
         `[${addresses[0]}]:${port} ${hostKey.publicLine}\n`,
       );
     });
+
+    await t.step(
+      "unknown host key: checking off records it, as OpenSSH",
+      async () => {
+        const path = knownHostsFile("# other hosts\n");
+        assert.match(
+          await tryConnect(
+            withKey(addresses[0], { strictHostKeyChecking: "no" }),
+            path,
+          ),
+          /^ok /,
+        );
+        assert.equal(
+          Deno.readTextFileSync(path),
+          `# other hosts\n[${addresses[0]}]:${port} ${hostKey.publicLine}\n`,
+        );
+        // Nowhere to record it (UserKnownHostsFile none): still let in.
+        assert.match(
+          await tryConnect(
+            withKey(addresses[0], { strictHostKeyChecking: "no" }),
+            null,
+          ),
+          /^ok /,
+        );
+      },
+    );
 
     await t.step(
       "unknown host key: asked; yes records, no refuses",
