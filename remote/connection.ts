@@ -406,6 +406,13 @@ function keepaliveConfig(settings: HostSettings): Partial<ConnectConfig> {
   };
 }
 
+/** Why a connection ended, when it was refused after the handshake (a host key changed at re-key). */
+const rekeyRefusals = new WeakMap<Client, RemoteError>();
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
 function connectTimeoutMs(
   settings: HostSettings,
   options: ConnectOptions,
@@ -486,6 +493,7 @@ function connectOne(
     });
     const store = storeFor(settings, options.knownHosts);
     const forwardAgent = settings.forwardAgent && !!options.agentSocket;
+    let accepted: Uint8Array | null = null;
     armTimer(Math.max(0, timeoutMs - (performance.now() - started)));
     // Ours until client.connect() takes it: a synchronous throw there leaves it connecting.
     const socket = sock ?? openSocket(settings.hostname, settings.port);
@@ -503,9 +511,30 @@ function connectOne(
           ? { agent: options.agentSocket!, agentForward: true }
           : {}),
         hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
+          const offered = new Uint8Array(key);
+          if (accepted) {
+            // ssh2 asks again at every re-key. As OpenSSH: the key let in
+            // goes on unjudged (no question, no warning again), another key
+            // ends the connection.
+            const same = sameBytes(accepted, offered);
+            if (!same) {
+              rekeyRefusals.set(
+                client,
+                new RemoteError(
+                  "host-key",
+                  `the host key of ${hostKeyName(settings)} changed during ` +
+                    `the connection (re-key): the server sent ${
+                      fingerprintSha256(offered)
+                    } instead of ${fingerprintSha256(accepted)}`,
+                ),
+              );
+            }
+            setTimeout(() => verify(same), 0);
+            return;
+          }
           judged = judgeHostKey(
             settings,
-            new Uint8Array(key),
+            offered,
             store,
             options,
             pauseTimer,
@@ -525,6 +554,7 @@ function connectOne(
                 }
               }
               refusal = error;
+              if (!error) accepted = offered;
               if (!error && !settled) armTimer();
               // ssh2 stalls the handshake when verify() comes back in the same
               // macrotask as the key (StrictHostKeyChecking no): answer on a later one.
@@ -667,7 +697,8 @@ export async function connect(
       closeAll();
       // A server closes a healthy connection only after we do (or with an error).
       resolve(
-        lost ??
+        hops.map((hop) => rekeyRefusals.get(hop)).find((error) => error) ??
+          lost ??
           (closing ? null : new RemoteError(
             "unreachable",
             "connection closed by the server",

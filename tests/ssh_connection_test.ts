@@ -6,6 +6,7 @@ import {
   connect,
   type ConnectOptions,
   type HostKeyWarning,
+  type SshConnection,
   type UnknownHostKey,
 } from "../remote/connection.ts";
 import { KnownHostsFiles } from "../remote/known-hosts.ts";
@@ -51,21 +52,41 @@ async function tryConnect(
     ...options,
   });
   try {
-    return await new Promise<string>((resolve, reject) => {
-      connection.client.exec(command, (error, stream) => {
-        if (error) return reject(error);
-        let out = "";
-        stream.on(
-          "data",
-          (chunk: Uint8Array) => out += new TextDecoder().decode(chunk),
-        );
-        stream.on("close", () => resolve(out.trim()));
-      });
-    });
+    return await runOn(connection, command);
   } finally {
     connection.close();
     await connection.closed;
   }
+}
+
+/** Runs COMMAND on an open connection; its standard output, trimmed. */
+function runOn(connection: SshConnection, command: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    connection.client.exec(command, (error, stream) => {
+      if (error) return reject(error);
+      let out = "";
+      stream.on(
+        "data",
+        (chunk: Uint8Array) => out += new TextDecoder().decode(chunk),
+      );
+      stream.on("close", () => resolve(out.trim()));
+    });
+  });
+}
+
+/**
+ * Starts a new key exchange from the client side (ssh2's Client has no
+ * public rekey()); resolves when it completes.
+ */
+function rekey(connection: SshConnection): Promise<void> {
+  const client = connection.client as unknown as {
+    _protocol: { rekey(): void };
+  };
+  const done = new Promise<void>((resolve) =>
+    connection.client.once("handshake", () => resolve())
+  );
+  client._protocol.rekey();
+  return done;
 }
 
 async function rejection(promise: Promise<unknown>): Promise<RemoteError> {
@@ -621,6 +642,42 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
       },
     );
 
+    await t.step(
+      "re-key with the same key: not judged again, the warning not repeated",
+      async () => {
+        // A changed key let in with checking off: judged again, it would warn again.
+        const other = await generateHostKey(keys.dir);
+        const settings = withKey(addresses[2], {
+          strictHostKeyChecking: "no",
+          userKnownHostsFiles: [
+            knownHostsFile(`[${addresses[2]}]:${port} ${other.publicLine}\n`),
+          ],
+        });
+        const auth = new Authenticator({
+          agentSocket: null,
+          prompt: null,
+          askPassword: false,
+        });
+        await auth.load([settings]);
+        const warnings: HostKeyWarning[] = [];
+        const connection = await connect(settings, {
+          auth,
+          knownHosts: new KnownHostsFiles(),
+          onUnknownHost: null,
+          onWarning: (warning) => warnings.push(warning),
+        });
+        try {
+          await rekey(connection);
+          await rekey(connection);
+          assert.equal(await runOn(connection, "echo after"), "after");
+          assert.equal(warnings.length, 1);
+        } finally {
+          connection.close();
+          await connection.closed;
+        }
+      },
+    );
+
     await t.step("revoked host key: refused", async () => {
       const path = knownHostsFile(
         cluster!.knownHosts + `@revoked * ${hostKey.publicLine}\n`,
@@ -823,7 +880,10 @@ const PASSWORD = "open sesame";
 async function startPasswordServer(dir: string): Promise<{
   port: number;
   publicLine: string;
+  fingerprint: string;
   tried: string[];
+  /** From now on presents the ed25519 host key at PATH, and re-keys every open connection. */
+  presentKey(path: string): Promise<void>;
   /** Ends every connection, then stops listening. */
   close(): Promise<void>;
 }> {
@@ -872,7 +932,19 @@ async function startPasswordServer(dir: string): Promise<{
   return {
     port: (server.address() as { port: number }).port,
     publicLine: hostKey.publicLine,
+    fingerprint: hostKey.fingerprint,
     tried,
+    async presentKey(path) {
+      const key = ssh2.utils.parseKey(await Deno.readTextFile(path));
+      for (const client of connections) {
+        // ssh2 has no API for this: every connection's protocol reads the
+        // server's one table of host keys, by type, at each key exchange.
+        (client as unknown as {
+          _protocol: { _hostKeys: Record<string, unknown> };
+        })._protocol._hostKeys["ssh-ed25519"] = key;
+        client.rekey();
+      }
+    },
     close: () => {
       for (const client of connections) client.end();
       return new Promise((resolve) => server.close(() => resolve()));
@@ -965,6 +1037,48 @@ Deno.test("changed host key with checking off: no password or keyboard-interacti
         assert.equal(error.kind, "auth");
         assert.match(error.message, /are disabled because the host key/);
         assert.ok(!server.tried.includes("password"), server.tried.join());
+      },
+    );
+
+    // Last: the server keeps presenting the other key.
+    await t.step(
+      "another key at re-key: the connection ends, even with checking off",
+      async () => {
+        const settings = settingsFor("127.0.0.1", server.port, "tester", {
+          strictHostKeyChecking: "no",
+          userKnownHostsFiles: [knownHosts(server.publicLine)],
+        });
+        const auth = new Authenticator({
+          agentSocket: null,
+          askPassword: true,
+          prompt: () => Promise.resolve(PASSWORD),
+        });
+        await auth.load([settings]);
+        const warnings: HostKeyWarning[] = [];
+        const connection = await connect(settings, {
+          auth,
+          knownHosts: new KnownHostsFiles(),
+          onUnknownHost: null,
+          onWarning: (warning) => warnings.push(warning),
+        });
+        try {
+          const rekeyed = new Promise<string>((resolve) =>
+            connection.client.once("handshake", () => resolve("re-keyed"))
+          );
+          await server.presentKey(other.path);
+          const ended = await Promise.race([connection.closed, rekeyed]);
+          assert.ok(ended instanceof RemoteError, `${ended}`);
+          assert.equal(ended.kind, "host-key");
+          assert.equal(
+            ended.message,
+            `the host key of ${name} changed during the connection (re-key): ` +
+              `the server sent ${other.fingerprint} instead of ${server.fingerprint}`,
+          );
+          assert.deepEqual(warnings, []);
+        } finally {
+          connection.close();
+          await connection.closed;
+        }
       },
     );
   } finally {
