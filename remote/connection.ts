@@ -406,6 +406,18 @@ function keepaliveConfig(settings: HostSettings): Partial<ConnectConfig> {
   };
 }
 
+/**
+ * Failures that came while the user was still deciding on the host key,
+ * which was then accepted (and recorded): a server dropping a connection
+ * not authenticated in time (LoginGraceTime), worth one more try.
+ */
+const droppedWhileAsked = new WeakSet<RemoteError>();
+
+/** Whether ERROR is a connection dropped while its host key was asked about, then accepted. */
+export function isDroppedWhileAsked(error: unknown): boolean {
+  return error instanceof RemoteError && droppedWhileAsked.has(error);
+}
+
 /** Why a connection ended, when it was refused after the handshake (a host key changed at re-key). */
 const rekeyRefusals = new WeakMap<Client, RemoteError>();
 
@@ -471,24 +483,39 @@ function connectOne(
     // its key (LoginGraceTime): as OpenSSH, the answer is still awaited and
     // acted on (a key accepted is recorded) before the connection fails.
     let judged: Promise<unknown> = Promise.resolve();
+    let asking = false;
+    const asked: ConnectOptions = {
+      ...options,
+      onUnknownHost: options.onUnknownHost && (async (key) => {
+        asking = true;
+        try {
+          return await options.onUnknownHost!(key);
+        } finally {
+          asking = false;
+        }
+      }),
+    };
+    const lose = (error: RemoteError) => {
+      const whileAsked = asking;
+      judged.then(() => {
+        if (refusal) return fail(refusal);
+        if (whileAsked) droppedWhileAsked.add(error);
+        fail(error);
+      });
+    };
     client.on("error", (error: SocketError) => {
       // Agent trouble and unusable keys are reported by ssh2 and it goes on to the next method.
       if (
         error.level === "agent" || error.level === "client-authentication-sign"
       ) return;
-      judged.then(() =>
-        fail(refusal ?? classifyClientError(error, settings, auth))
-      );
+      lose(classifyClientError(error, settings, auth));
     });
     client.on("close", () => {
-      judged.then(() =>
-        fail(
-          refusal ??
-            new RemoteError(
-              "unreachable",
-              "connection closed during the SSH handshake",
-            ),
-        )
+      lose(
+        new RemoteError(
+          "unreachable",
+          "connection closed during the SSH handshake",
+        ),
       );
     });
     const store = storeFor(settings, options.knownHosts);
@@ -536,7 +563,7 @@ function connectOne(
             settings,
             offered,
             store,
-            options,
+            asked,
             pauseTimer,
           ).then(
             (verdict) => {
@@ -663,11 +690,13 @@ export async function connect(
         .catch(
           (error: RemoteError) => {
             if (!isJump) throw error;
-            throw new RemoteError(
+            const named = new RemoteError(
               error.kind,
               `jump host ${describeHost(hostSettings)}: ${error.message}`,
               error.hint,
             );
+            if (droppedWhileAsked.has(error)) droppedWhileAsked.add(named);
+            throw named;
           },
         );
       hops.unshift(client);

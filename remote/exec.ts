@@ -31,6 +31,7 @@ import {
   connect,
   type ConnectOptions,
   type HostKeyWarning,
+  isDroppedWhileAsked,
   mayAskAboutHostKey,
   type SshConnection,
   type UnknownHostKey,
@@ -449,7 +450,6 @@ async function connectAll(
   ): Promise<Connected> => {
     const started = performance.now();
     let waited = 0;
-    let accepted = false;
     const onUnknownHost = (key: UnknownHostKey) => {
       if (aborted) return Promise.resolve(false);
       const askedAt = performance.now();
@@ -460,7 +460,6 @@ async function connectAll(
           key,
           answer: (accept) => {
             waited += performance.now() - askedAt;
-            accepted ||= accept;
             busy++;
             resolve(accept);
           },
@@ -470,22 +469,20 @@ async function connectAll(
     };
     busy++;
     try {
-      // A try that accepted a key recorded it, so it is not asked again:
-      // a chain of N names needs at most N such tries and a last one.
+      // A host held while the user read the question may have been
+      // dropped by its server (LoginGraceTime): its key is recorded now, so
+      // it is not asked again: a chain of N names needs at most N such
+      // tries and a last one.
       for (let tries = hosts[index].proxyJump.length + 2;; tries--) {
-        accepted = false;
         const host = await connectHost(
           hosts[index],
           connectOptions(onUnknownHost),
           () => waited,
           started,
         );
-        // A host held while the user read the question may have been
-        // dropped by its server (LoginGraceTime): its key is recorded now,
-        // so connect again.
         const dropped = host.status === "failed" &&
-          host.error.kind === "unreachable";
-        if (!(accepted && dropped && tries > 1)) return host;
+          isDroppedWhileAsked(host.error);
+        if (!(dropped && tries > 1)) return host;
       }
     } finally {
       slotFree();

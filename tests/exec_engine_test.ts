@@ -99,6 +99,66 @@ async function remoteProcesses(pattern: string): Promise<string> {
   return text(output.stdout).trim();
 }
 
+/** A TCP forwarder in front of one sshd, counting the connections made through it. */
+interface CountingProxy {
+  /** On 127.0.0.1. */
+  port: number;
+  /** Connections accepted so far. */
+  accepted: number;
+  /** Cuts every connection open now. */
+  cut(): void;
+  close(): void;
+}
+
+function startCountingProxy(address: string, port: number): CountingProxy {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open = new Set<Deno.Conn>();
+  const closeQuietly = (conn: Deno.Conn) => {
+    open.delete(conn);
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  };
+  const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
+    const buffer = new Uint8Array(65536);
+    try {
+      for (
+        let n = await from.read(buffer);
+        n !== null;
+        n = await from.read(buffer)
+      ) {
+        for (let at = 0; at < n;) at += await to.write(buffer.subarray(at, n));
+      }
+    } catch { /* cut, or the other side went away */ }
+    closeQuietly(from);
+    closeQuietly(to);
+  };
+  const proxy: CountingProxy = {
+    port: (listener.addr as Deno.NetAddr).port,
+    accepted: 0,
+    cut() {
+      for (const conn of [...open]) closeQuietly(conn);
+    },
+    close() {
+      listener.close();
+      proxy.cut();
+    },
+  };
+  (async () => {
+    try {
+      for await (const inbound of listener) {
+        proxy.accepted++;
+        open.add(inbound);
+        const outbound = await Deno.connect({ hostname: address, port });
+        open.add(outbound);
+        pipe(inbound, outbound);
+        pipe(outbound, inbound);
+      }
+    } catch { /* closed */ }
+  })();
+  return proxy;
+}
+
 Deno.test("exec engine against real sshds", async (t) => {
   const keys = await createClientKeys();
   const clusters: SshdCluster[] = [];
@@ -386,6 +446,38 @@ Deno.test("exec engine against real sshds", async (t) => {
           ),
           ["ran\n", "ran\n"],
         );
+      },
+    );
+
+    await t.step(
+      "a host whose link drops after its key was accepted is not connected again",
+      async () => {
+        const file = join(keys.dir, "known_hosts_cut");
+        await Deno.writeTextFile(file, "");
+        const proxy = startCountingProxy(main.addresses[41], main.port);
+        try {
+          const run = await execRun(
+            [
+              testHostSettings("127.0.0.1", proxy.port, main.user, {
+                identityFiles: [keys.key],
+                userKnownHostsFiles: [file],
+              }),
+            ],
+            "echo ran",
+            {},
+            {
+              confirmUnknownHosts(keys) {
+                // Answered at once; the link goes down just after.
+                setTimeout(() => proxy.cut(), 0);
+                return Promise.resolve(keys.map(() => true));
+              },
+            },
+          );
+          assert.equal(run.results[0].error?.kind, "unreachable");
+          assert.equal(proxy.accepted, 1);
+        } finally {
+          proxy.close();
+        }
       },
     );
 
