@@ -233,7 +233,10 @@ function sshdConfig(
     "PermitRootLogin prohibit-password",
     "AllowAgentForwarding yes",
     "AllowTcpForwarding yes",
-    "MaxStartups 1000:30:1000",
+    // sshd keeps the last MaxStartups, not the first: only when the caller sets none.
+    ...(extraConfig.some((line) => /^MaxStartups\s/i.test(line))
+      ? []
+      : ["MaxStartups 1000:30:1000"]),
     "MaxSessions 1000",
     "MaxAuthTries 20",
     "LoginGraceTime 60",
