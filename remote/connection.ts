@@ -68,6 +68,8 @@ export interface ConnectOptions {
   agentSocket?: string | null;
   /** Told about a changed host key let in because checking is off (null: nobody to tell). */
   onWarning?: ((warning: HostKeyWarning) => void) | null;
+  /** The run's shared ProxyJump connections; without it a connection opens its own hops. */
+  jumps?: JumpHosts | null;
 }
 
 /** Said once per connection (and hop) that goes on despite its host key. */
@@ -86,7 +88,10 @@ export interface SshConnection {
    * reset, or closed by the server.
    */
   closed: Promise<RemoteError | null>;
-  /** Ends the connection and every ProxyJump hop under it. */
+  /**
+   * Ends the connection, and the ProxyJump hops it opened itself (shared
+   * hops end when `JumpHosts` releases their last target).
+   */
   close(): void;
 }
 
@@ -656,61 +661,224 @@ function forwardTo(
   });
 }
 
+/** Asks about one unknown host key; true accepts it. */
+type AskUnknownHost = (key: UnknownHostKey) => Promise<boolean>;
+
+/** One shared ProxyJump connection (see JumpHosts). */
+class SharedHop {
+  readonly client: Promise<Client>;
+  /** How each target waiting for this hop asks the user (null: it cannot). */
+  readonly #askers: (AskUnknownHost | null)[] = [];
+  #question: { key: UnknownHostKey; answers: Promise<boolean>[] } | null = null;
+
+  constructor(open: (hop: SharedHop) => Promise<Client>) {
+    this.client = open(this);
+    this.client.catch(() => {}); // every waiter gets the rejection
+  }
+
+  /** A target now waits for this hop: it is asked whatever the hop asks from now on. */
+  join(ask: AskUnknownHost | null): void {
+    this.#askers.push(ask);
+    this.#question?.answers.push(ask ? ask(this.#question.key) : no());
+  }
+
+  /**
+   * The hop's own key question, put to every target waiting for it so that
+   * each counts as held by it (exec asks each distinct key once); accepted
+   * only when all accept.
+   */
+  async ask(key: UnknownHostKey): Promise<boolean> {
+    const question = this.#question = {
+      key,
+      answers: this.#askers.map((ask) => ask ? ask(key) : no()),
+    };
+    let accepted = true;
+    // Targets joining meanwhile add their answer: wait for those too.
+    for (let i = 0; i < question.answers.length; i++) {
+      accepted = await question.answers[i] && accepted;
+    }
+    this.#question = null;
+    return accepted;
+  }
+}
+
+const no = () => Promise.resolve(false);
+
+/** Identifies the connection to the last of HOPS through the ones before it. */
+function hopsId(hops: readonly HostSettings[]): string {
+  return hops.map((hop) =>
+    JSON.stringify({ ...hop, target: undefined, proxyJump: undefined })
+  ).join(" -> ");
+}
+
+/** The ids of every ProxyJump connection SETTINGS goes through, first hop first. */
+function chainIds(settings: HostSettings): string[] {
+  return settings.proxyJump.map((_, i) =>
+    hopsId(settings.proxyJump.slice(0, i + 1))
+  );
+}
+
 /**
- * Connects to SETTINGS (through its ProxyJump hops), verifies the host key,
- * authenticates. Call `options.auth.load([settings])` first. Rejects with a
- * RemoteError of kind unreachable, auth or host-key.
+ * The ProxyJump connections of one run, shared: the targets behind the same
+ * hops (same settings, behind the same hops before them) are all tunnelled
+ * through one authenticated connection per hop, opened once. One connection
+ * per target would reach a bastion as many connections at once, and
+ * OpenSSH's default MaxStartups (10:30:100) drops unauthenticated ones above
+ * 10. While a shared hop's key is asked about, every target waiting for it is
+ * asked the same key. A hop is closed when the last target going through it
+ * is released, or by `close()`. A hop that fails stays failed for the run
+ * (each later target gets the same error), unless its server dropped it
+ * while its key was asked about and then accepted: that one is opened again
+ * by the next target to ask for it.
+ */
+export class JumpHosts {
+  readonly #hops = new Map<string, SharedHop>();
+  /** Per hop, the targets not yet released that go through it. */
+  readonly #claims = new Map<string, number>();
+
+  /** TARGETS: every host the run connects to; each is `release`d once. */
+  constructor(targets: readonly HostSettings[]) {
+    for (const target of targets) {
+      for (const id of chainIds(target)) {
+        this.#claims.set(id, (this.#claims.get(id) ?? 0) + 1);
+      }
+    }
+  }
+
+  /** TARGET is done with its hops: the ones no other target needs are closed. */
+  release(target: HostSettings): void {
+    for (const id of chainIds(target).reverse()) {
+      const left = (this.#claims.get(id) ?? 1) - 1;
+      if (left > 0) {
+        this.#claims.set(id, left);
+      } else {
+        this.#claims.delete(id);
+        this.#drop(id);
+      }
+    }
+  }
+
+  /** Closes every hop. */
+  close(): void {
+    for (const id of [...this.#hops.keys()].reverse()) this.#drop(id);
+  }
+
+  #drop(id: string): void {
+    const hop = this.#hops.get(id);
+    this.#hops.delete(id);
+    hop?.client.then((client) => client.end(), () => {});
+  }
+
+  /** The connection to the last of HOPS (opened through the others, or shared). */
+  client(
+    hops: readonly HostSettings[],
+    options: ConnectOptions,
+  ): Promise<Client> {
+    let hop: SharedHop | undefined;
+    // The target waits for every hop of the chain, so it joins each of them.
+    for (let i = 0; i < hops.length; i++) {
+      const through = hop?.client ?? null;
+      const id = hopsId(hops.slice(0, i + 1));
+      hop = this.#hops.get(id) ??
+        this.#open(id, hops[i], through, options);
+      hop.join(options.onUnknownHost);
+    }
+    return hop!.client;
+  }
+
+  #open(
+    id: string,
+    settings: HostSettings,
+    through: Promise<Client> | null,
+    options: ConnectOptions,
+  ): SharedHop {
+    const hop = new SharedHop(async (self) => {
+      let sock: Duplex | null = null;
+      let started = performance.now();
+      if (through) {
+        const previous = await through;
+        started = performance.now();
+        sock = await forwardTo(
+          previous,
+          settings,
+          connectTimeoutMs(settings, options),
+        );
+      }
+      const client = await connectOne(
+        settings,
+        {
+          ...options,
+          onUnknownHost: options.onUnknownHost && ((key) => self.ask(key)),
+        },
+        sock,
+        started,
+      ).catch((error: RemoteError) => {
+        const named = new RemoteError(
+          error.kind,
+          `jump host ${describeHost(settings)}: ${error.message}`,
+          error.hint,
+        );
+        if (droppedWhileAsked.has(error)) droppedWhileAsked.add(named);
+        throw named;
+      });
+      client.on("close", () => this.#forget(id, hop));
+      return client;
+    });
+    hop.client.catch((error) => {
+      if (isDroppedWhileAsked(error)) this.#forget(id, hop);
+    });
+    this.#hops.set(id, hop);
+    return hop;
+  }
+
+  /** The next target asking for this hop opens it again. */
+  #forget(id: string, hop: SharedHop): void {
+    if (this.#hops.get(id) === hop) this.#hops.delete(id);
+  }
+}
+
+/**
+ * Connects to SETTINGS (through its ProxyJump hops, shared through
+ * `options.jumps` when given), verifies the host key, authenticates. Call
+ * `options.auth.load([settings])` first. Rejects with a RemoteError of kind
+ * unreachable, auth or host-key.
  */
 export async function connect(
   settings: HostSettings,
   options: ConnectOptions,
 ): Promise<SshConnection> {
-  const hops: Client[] = [];
-  const closeAll = () => {
-    for (const client of hops) client.end();
-  };
+  const proxied = [...settings.proxyJump, settings].find((hop) =>
+    hop.proxyCommand
+  );
+  if (proxied) {
+    // Connecting directly instead would bypass what the config asks for.
+    throw new RemoteError(
+      "usage",
+      `${describeHost(proxied)} uses ProxyCommand, which sessions does not run`,
+      "use ProxyJump instead, or ssh for this host",
+    );
+  }
+  // Without a run's JumpHosts, the hops are this connection's own.
+  const own = options.jumps ? null : new JumpHosts([settings]);
+  const jumps = options.jumps ?? own!;
+  let client: Client;
   try {
-    const chain = [...settings.proxyJump, settings];
-    const proxied = chain.find((hop) => hop.proxyCommand);
-    if (proxied) {
-      // Connecting directly instead would bypass what the config asks for.
-      throw new RemoteError(
-        "usage",
-        `${
-          describeHost(proxied)
-        } uses ProxyCommand, which sessions does not run`,
-        "use ProxyJump instead, or ssh for this host",
-      );
-    }
     let sock: Duplex | null = null;
     let started = performance.now();
-    for (const [index, hostSettings] of chain.entries()) {
-      const isJump = index < chain.length - 1;
-      const client = await connectOne(hostSettings, options, sock, started)
-        .catch(
-          (error: RemoteError) => {
-            if (!isJump) throw error;
-            const named = new RemoteError(
-              error.kind,
-              `jump host ${describeHost(hostSettings)}: ${error.message}`,
-              error.hint,
-            );
-            if (droppedWhileAsked.has(error)) droppedWhileAsked.add(named);
-            throw named;
-          },
-        );
-      hops.unshift(client);
-      if (isJump) {
-        const next = chain[index + 1];
-        started = performance.now();
-        sock = await forwardTo(client, next, connectTimeoutMs(next, options));
-      }
+    if (settings.proxyJump.length > 0) {
+      const through = await jumps.client(settings.proxyJump, options);
+      started = performance.now();
+      sock = await forwardTo(
+        through,
+        settings,
+        connectTimeoutMs(settings, options),
+      );
     }
+    client = await connectOne(settings, options, sock, started);
   } catch (error) {
-    closeAll();
+    own?.close();
     throw error;
   }
-  const client = hops[0];
   let closing = false;
   const closed = new Promise<RemoteError | null>((resolve) => {
     let lost: RemoteError | null = null;
@@ -723,10 +891,10 @@ export async function connect(
       );
     });
     client.on("close", () => {
-      closeAll();
+      own?.close();
       // A server closes a healthy connection only after we do (or with an error).
       resolve(
-        hops.map((hop) => rekeyRefusals.get(hop)).find((error) => error) ??
+        rekeyRefusals.get(client) ??
           lost ??
           (closing ? null : new RemoteError(
             "unreachable",
@@ -741,7 +909,8 @@ export async function connect(
     closed,
     close() {
       closing = true;
-      closeAll();
+      client.end();
+      own?.close();
     },
   };
 }

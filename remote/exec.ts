@@ -1,8 +1,10 @@
 /**
  * The engine behind `sessions exec`: one command on many hosts, one ssh2
  * connection per host inside this process, at most `parallel` at a time.
- * Output goes out through callbacks as it arrives (the engine keeps none of
- * it); every host ends in exactly one result.
+ * The targets behind the same ProxyJump hosts share one connection to each
+ * of them for the whole run (JumpHosts), so a bastion sees one login instead
+ * of one per target. Output goes out through callbacks as it arrives (the
+ * engine keeps none of it); every host ends in exactly one result.
  *
  * Unknown host keys, when StrictHostKeyChecking is unset and the caller can
  * ask (`confirmUnknownHosts`), are settled before anything runs: phase 1
@@ -32,6 +34,7 @@ import {
   type ConnectOptions,
   type HostKeyWarning,
   isDroppedWhileAsked,
+  JumpHosts,
   mayAskAboutHostKey,
   type SshConnection,
   type UnknownHostKey,
@@ -300,6 +303,23 @@ export async function execOnHosts(
   context: ExecContext,
   callbacks: ExecCallbacks,
 ): Promise<ExecResult[]> {
+  const jumps = new JumpHosts(hosts);
+  try {
+    return await execWith(jumps, hosts, command, options, context, callbacks);
+  } finally {
+    jumps.close();
+  }
+}
+
+/** execOnHosts with the run's shared ProxyJump connections. */
+async function execWith(
+  jumps: JumpHosts,
+  hosts: readonly HostSettings[],
+  command: string,
+  options: ExecOptions,
+  context: ExecContext,
+  callbacks: ExecCallbacks,
+): Promise<ExecResult[]> {
   const results: ExecResult[] = new Array(hosts.length);
   const report = (
     index: number,
@@ -326,6 +346,7 @@ export async function execOnHosts(
         : null,
     };
     results[index] = result;
+    jumps.release(settings);
     callbacks.onResult(result);
   };
   const failed = (error: RemoteError): CommandOutcome => ({
@@ -378,6 +399,7 @@ export async function execOnHosts(
     connectTimeoutMs: options.connectTimeoutMs,
     agentSocket: context.agentSocket,
     onWarning,
+    jumps,
   });
 
   // Only hosts with no known_hosts line at all can need a question; when
@@ -415,11 +437,15 @@ interface Held {
 }
 
 /**
- * Phases 1 and 2: connects the hosts at INDICES (at most `parallel`
- * handshakes at a time), holds the ones whose key is unknown at the host-key
- * step, and once every host is held or done asks about all held keys at
- * once; the accepted hosts go on, and whatever they meet next (the target
- * behind a jump host) is asked about in the next round.
+ * Phases 1 and 2: connects the hosts at INDICES, holds the ones whose key
+ * is unknown at the host-key step, and once every host is held or done asks
+ * about all held keys at once; the accepted hosts go on, and whatever they
+ * meet next (the target behind a jump host) is asked about in the next
+ * round. At most `parallel` hosts are connecting and not held at a time; a
+ * held host leaves its place to the next, so every host can end up held
+ * (one connection each, or one shared by the targets behind a jump host,
+ * which are all held by its question), and once answered they all go on at
+ * once.
  */
 async function connectAll(
   hosts: readonly HostSettings[],

@@ -641,6 +641,111 @@ Deno.test("exec engine against real sshds", async (t) => {
         );
       },
     );
+
+    await t.step(
+      "ProxyJump: many targets behind one jump host share one connection to it",
+      async () => {
+        // As a bastion with OpenSSH's defaults, only stricter: it drops
+        // unauthenticated connections beyond 2.
+        const bastion = await startSshd({
+          count: 1,
+          keys,
+          extraConfig: ["MaxStartups 2", "MaxSessions 10"],
+        });
+        clusters.push(bastion);
+        const proxy = startCountingProxy(bastion.addresses[0], bastion.port);
+        try {
+          const jumpName = keyName("127.0.0.1", proxy.port);
+          const targets = main.addresses.slice(50, 70);
+          const behind = (file: string) => {
+            const jump = testHostSettings("127.0.0.1", proxy.port, main.user, {
+              identityFiles: [keys.key],
+              userKnownHostsFiles: [file],
+            });
+            return targets.map((address) =>
+              host(address, { userKnownHostsFiles: [file], proxyJump: [jump] })
+            );
+          };
+          const ran = (run: Run) =>
+            run.results.map((r) =>
+              r.error?.message ?? text(run.output[r.index][0]).trim()
+            );
+
+          // The bastion's key unknown, one target at a time: asked once, and
+          // the targets waiting for its answer share the one connection.
+          const unknown = join(keys.dir, "known_hosts_bastion_unknown");
+          await Deno.writeTextFile(unknown, main.knownHosts);
+          const asked: string[][] = [];
+          const askedRun = await execRun(behind(unknown), where, {
+            parallel: 1,
+          }, {
+            confirmUnknownHosts(keys) {
+              asked.push(keys.map((key) => key.name));
+              return Promise.resolve(keys.map(() => true));
+            },
+          });
+          assert.deepEqual(asked, [[jumpName]]);
+          assert.deepEqual(ran(askedRun), targets);
+          assert.equal(proxy.accepted, 1);
+          assert.equal(await recorded(unknown, jumpName), 1);
+
+          // Every key known: 16 at once, one connection to the bastion.
+          const known = join(keys.dir, "known_hosts_bastion");
+          await Deno.writeTextFile(
+            known,
+            main.knownHosts + `${jumpName} ${bastion.hostKey.publicLine}\n`,
+          );
+          const run = await execRun(behind(known), where, { parallel: 16 });
+          assert.deepEqual(ran(run), targets);
+          assert.equal(proxy.accepted, 2);
+        } finally {
+          proxy.close();
+        }
+      },
+    );
+
+    await t.step(
+      "ProxyJump through two shared hops, both keys unknown: each asked once, in turn",
+      async () => {
+        const file = join(keys.dir, "known_hosts_two_hops");
+        const [first, second] = main.addresses.slice(80, 82);
+        const targets = main.addresses.slice(82, 86);
+        // The targets' keys are known, the hops' are not.
+        await Deno.writeTextFile(
+          file,
+          main.knownHosts.split("\n").filter((line) =>
+            !line.startsWith(`${keyName(first)} `) &&
+            !line.startsWith(`${keyName(second)} `)
+          ).join("\n"),
+        );
+        const hop = (address: string) =>
+          host(address, { userKnownHostsFiles: [file] });
+        const asked: string[][] = [];
+        const run = await execRun(
+          targets.map((address) =>
+            host(address, {
+              userKnownHostsFiles: [file],
+              proxyJump: [hop(first), hop(second)],
+            })
+          ),
+          where,
+          { parallel: 1 },
+          {
+            confirmUnknownHosts(keys) {
+              asked.push(keys.map((key) => key.name));
+              return Promise.resolve(keys.map(() => true));
+            },
+          },
+        );
+        assert.deepEqual(asked, [[keyName(first)], [keyName(second)]]);
+        assert.deepEqual(
+          run.results.map((r) =>
+            r.error?.message ?? text(run.output[r.index][0]).trim()
+          ),
+          targets,
+        );
+      },
+    );
   } finally {
     for (const cluster of clusters) await cluster.stop();
     await Deno.remove(keys.dir, { recursive: true });
