@@ -6,6 +6,7 @@ import {
   connect,
   type ConnectOptions,
   type HostKeyWarning,
+  JumpHosts,
   type SshConnection,
   type UnknownHostKey,
 } from "../remote/connection.ts";
@@ -721,6 +722,77 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
         new RegExp(` ${addresses[2].replaceAll(".", "\\.")} ${port}$`),
       );
     });
+
+    await t.step(
+      "ProxyJump, shared: a jump host that stops answering fails the next target within its ConnectTimeout",
+      async () => {
+        const frozen = await startSshd({ count: 1, keys });
+        const stopped: number[] = [];
+        try {
+          const jump = withKey(frozen.addresses[0], {
+            port: frozen.port,
+            userKnownHostsFiles: [knownHostsFile(frozen.knownHosts)],
+          });
+          const targets = [
+            withKey(addresses[0], {
+              proxyJump: [jump],
+              userKnownHostsFiles: [knownStore()],
+            }),
+            withKey(addresses[1], {
+              proxyJump: [jump],
+              connectTimeout: 1,
+              userKnownHostsFiles: [knownStore()],
+            }),
+          ];
+          const auth = new Authenticator({
+            agentSocket: null,
+            prompt: null,
+            askPassword: false,
+          });
+          await auth.load(targets);
+          const jumps = new JumpHosts(targets);
+          const options: ConnectOptions = {
+            auth,
+            knownHosts: new KnownHostsFiles(),
+            onUnknownHost: null,
+            jumps,
+          };
+          try {
+            const first = await connect(targets[0], options);
+            assert.match(await runOn(first, "echo ok"), /^ok$/);
+            // Freeze the sshd processes serving the jump connection (not its
+            // listener, which would take a new connection): the link stays
+            // up, nothing answers on it.
+            for (const pid of descendantsOf(frozen.pids[0])) {
+              try {
+                Deno.kill(pid, "SIGSTOP");
+                stopped.push(pid);
+              } catch {
+                // a short-lived process that is already gone
+              }
+            }
+            const error = await rejection(connect(targets[1], options));
+            assert.equal(error.kind, "unreachable");
+            assert.equal(
+              error.message,
+              `the jump host did not reach ${addresses[1]}:${port} within 1s`,
+            );
+            first.close();
+          } finally {
+            jumps.close();
+          }
+        } finally {
+          for (const pid of stopped) {
+            try {
+              Deno.kill(pid, "SIGCONT");
+            } catch {
+              // exited meanwhile
+            }
+          }
+          await frozen.stop();
+        }
+      },
+    );
 
     await t.step(
       "ProxyJump: an unreachable target is reported as such",
