@@ -72,7 +72,15 @@ export async function runLocalBenchmark(
   try {
     for (let i = 1; i <= SESSIONS_PER_BACKEND; i++) {
       const name = `bench-${String(i).padStart(2, "0")}`;
-      await tmux.ok(["-f", "/dev/null", "new-session", "-d", "-s", name]);
+      await tmux.ok([
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        name,
+        "/bin/sh",
+      ]);
       await screen.screen(["-dmS", name, "/bin/sh"]);
     }
     const env = { ...tmux.env(), ...screen.env(), ZELLIJ: "", NO_COLOR: "1" };

@@ -28,9 +28,15 @@ export class PrivateTmux {
     return { TMUX_TMPDIR: this.dir, TMUX: "" };
   }
 
-  /** Runs `tmux ARGS` against this server. */
+  /**
+   * Runs `tmux ARGS` against this server. Its panes run /bin/sh unless told
+   * otherwise: the user's login shell may start slowly (a .bashrc running
+   * pyenv costs seconds of CPU per pane here), which only loads the machine.
+   */
   run(args: string[]): Promise<CommandResult> {
-    return runCommand("tmux", args, { env: this.env() });
+    return runCommand("tmux", args, {
+      env: { ...this.env(), SHELL: "/bin/sh" },
+    });
   }
 
   /** Like `run`, but throws with tmux's message on a non-zero exit. */
