@@ -254,6 +254,22 @@ export async function runExecBenchmark(
   return rows;
 }
 
+/** The line y = slope·x + intercept closest to POINTS, or null for fewer than two distinct x. */
+export function leastSquares(
+  points: readonly (readonly [number, number])[],
+): { slope: number; intercept: number } | null {
+  const n = points.length;
+  const meanX = points.reduce((sum, [x]) => sum + x, 0) / n;
+  const meanY = points.reduce((sum, [, y]) => sum + y, 0) / n;
+  const spread = points.reduce((sum, [x]) => sum + (x - meanX) ** 2, 0);
+  if (n < 2 || spread === 0) return null;
+  const slope = points.reduce(
+    (sum, [x, y]) => sum + (x - meanX) * (y - meanY),
+    0,
+  ) / spread;
+  return { slope, intercept: meanY - slope * meanX };
+}
+
 /** The Markdown for BENCHMARKS.md: table, verdict against the targets, how to reproduce. */
 export function formatSection(rows: Measurement[], date: Date): string {
   const largest = Math.max(...rows.map((row) => row.hosts));
@@ -282,23 +298,19 @@ export function formatSection(rows: Measurement[], date: Date): string {
       } MB (target < 100 MB).`,
       "",
     );
-    const counts = [...new Set(rows.map((row) => row.hosts))].sort((a, b) =>
-      a - b
+    const fit = leastSquares(
+      rows.filter((row) => row.tool === "sessions exec").map((row) => [
+        row.hosts,
+        row.cpuSeconds,
+      ]),
     );
-    const ourRow = (hosts: number) =>
-      rows.find((row) => row.hosts === hosts && row.tool === "sessions exec");
-    const smaller = counts.length > 1
-      ? ourRow(counts[counts.length - 2])
-      : undefined;
-    if (smaller) {
-      const marginalMs = (ours.cpuSeconds - smaller.cpuSeconds) * 1000 /
-        (largest - smaller.hosts);
+    if (fit) {
       lines.push(
-        `Per host beyond the first ${smaller.hosts}, \`sessions exec\` spends ${
-          marginalMs.toFixed(1)
-        } ms of CPU (from ${smaller.hosts} to ${largest} hosts). The rest of its figure, about ${
-          (ours.cpuSeconds - marginalMs * largest / 1000).toFixed(2)
-        } s when that line is drawn back to no hosts, does not grow with the hosts: start-up (Deno, its Node compatibility layer, ssh2, the config files) and the first connections' warm-up.`,
+        `A least-squares line through \`sessions exec\`'s runs puts its CPU at ${
+          (fit.slope * 1000).toFixed(1)
+        } ms per host plus ${
+          fit.intercept.toFixed(2)
+        } s that does not grow with the hosts: start-up (Deno, its Node compatibility layer, ssh2, the config files) and the first connections' warm-up.`,
         "",
       );
     }
