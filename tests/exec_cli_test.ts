@@ -8,6 +8,7 @@ import { join } from "node:path";
 import {
   type ClientKeys,
   closedPort,
+  clusterSshConfig,
   createClientKeys,
   type SshdCluster,
   startSshd,
@@ -45,15 +46,7 @@ async function setUp(): Promise<Fixture & { cleanUp(): Promise<void> }> {
   const config = join(dir, "ssh_config");
   await Deno.writeTextFile(
     config,
-    [
-      "Host *",
-      `  Port ${cluster.port}`,
-      `  User ${cluster.user}`,
-      `  IdentityFile ${keys.key}`,
-      "  IdentitiesOnly yes",
-      `  UserKnownHostsFile ${knownHosts}`,
-      "",
-    ].join("\n"),
+    clusterSshConfig(cluster, keys.key, knownHosts),
   );
   return {
     cluster,

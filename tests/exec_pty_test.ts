@@ -11,6 +11,7 @@ import ssh2 from "ssh2";
 import { Pty } from "./helpers/pty.ts";
 import { sessionsShellLine, shellQuote } from "./helpers/sessions.ts";
 import {
+  clusterSshConfig,
   createClientKeys,
   generateHostKey,
   type SshdCluster,
@@ -207,29 +208,39 @@ Deno.test("sessions exec --ask-pass on a terminal: one password for every host",
         host.commands.length = 0;
       }
     };
+    /** Runs `echo hi` with --ask-pass on h1..h3 and waits for the one prompt. */
+    const startAsking = async (extra: string[]) => {
+      reset();
+      const pty = await execInPane(
+        [
+          "-F",
+          config,
+          "--ask-pass",
+          "--targets",
+          "h1,h2,h3",
+          ...extra,
+          "echo hi",
+        ],
+        env,
+        dir,
+      );
+      try {
+        await pty.waitFor(
+          (screen) => screen.endsWith(PASSWORD_PROMPT.trimEnd()),
+          30_000,
+        );
+      } catch (error) {
+        await pty.dispose();
+        throw error;
+      }
+      return pty;
+    };
 
     await t.step(
       "asked once, then every host runs the command, in parallel",
       async () => {
-        reset();
-        const pty = await execInPane(
-          [
-            "-F",
-            config,
-            "--ask-pass",
-            "--targets",
-            "h1,h2,h3",
-            "--parallel",
-            "echo hi",
-          ],
-          env,
-          dir,
-        );
+        const pty = await startAsking(["--parallel"]);
         try {
-          await pty.waitFor(
-            (screen) => screen.endsWith(PASSWORD_PROMPT.trimEnd()),
-            30_000,
-          );
           await pty.typeLine(password);
           const screen = await finished(pty);
           assert.equal(count(screen, PASSWORD_PROMPT.trimEnd()), 1, screen);
@@ -259,18 +270,9 @@ Deno.test("sessions exec --ask-pass on a terminal: one password for every host",
     await t.step(
       "a wrong password refuses every host (auth, exit 7) without asking again",
       async () => {
-        reset();
         // One host after another: a prompt per host would stop the run at the second.
-        const pty = await execInPane(
-          ["-F", config, "--ask-pass", "--targets", "h1,h2,h3", "echo hi"],
-          env,
-          dir,
-        );
+        const pty = await startAsking([]);
         try {
-          await pty.waitFor(
-            (screen) => screen.endsWith(PASSWORD_PROMPT.trimEnd()),
-            30_000,
-          );
           await pty.typeLine("not it");
           const screen = await finished(pty);
           assert.equal(count(screen, PASSWORD_PROMPT.trimEnd()), 1, screen);
@@ -303,25 +305,8 @@ Deno.test("sessions exec --ask-pass on a terminal: one password for every host",
     await t.step(
       "Ctrl-D at the prompt: one line, and no host is contacted",
       async () => {
-        reset();
-        const pty = await execInPane(
-          [
-            "-F",
-            config,
-            "--ask-pass",
-            "--targets",
-            "h1,h2,h3",
-            "--parallel",
-            "echo hi",
-          ],
-          env,
-          dir,
-        );
+        const pty = await startAsking(["--parallel"]);
         try {
-          await pty.waitFor(
-            (screen) => screen.endsWith(PASSWORD_PROMPT.trimEnd()),
-            30_000,
-          );
           await pty.press("C-d");
           const screen = await finished(pty);
           assert.equal(count(screen, PASSWORD_PROMPT.trimEnd()), 1, screen);
@@ -374,15 +359,7 @@ async function startProgressWorld(): Promise<
   const config = join(dir, "ssh_config");
   await Deno.writeTextFile(
     config,
-    [
-      "Host *",
-      `  Port ${cluster.port}`,
-      `  User ${cluster.user}`,
-      `  IdentityFile ${keys.key}`,
-      "  IdentitiesOnly yes",
-      `  UserKnownHostsFile ${knownHosts}`,
-      "",
-    ].join("\n"),
+    clusterSshConfig(cluster, keys.key, knownHosts),
   );
   const gates = join(dir, "gates");
   await Deno.mkdir(gates);

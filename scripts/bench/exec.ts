@@ -10,6 +10,7 @@
  */
 import { join } from "node:path";
 import {
+  clusterSshConfig,
   createClientKeys,
   descendantsOf,
   type SshdCluster,
@@ -179,20 +180,6 @@ async function measure(
   };
 }
 
-function sshConfigText(cluster: SshdCluster, key: string, known: string) {
-  return [
-    "Host *",
-    `  Port ${cluster.port}`,
-    `  User ${cluster.user}`,
-    `  IdentityFile ${key}`,
-    "  IdentitiesOnly yes",
-    `  UserKnownHostsFile ${known}`,
-    "  StrictHostKeyChecking yes",
-    "  BatchMode yes",
-    "",
-  ].join("\n");
-}
-
 export function formatTable(rows: Measurement[]): string {
   const header = [
     "| hosts | tool | wall (s) | client CPU (s) | CPU per host (ms) | peak memory (MB) | hosts answered | load before |",
@@ -230,7 +217,10 @@ export async function runExecBenchmark(
     const sshConfig = join(dir, "ssh_config");
     await Deno.writeTextFile(
       sshConfig,
-      sshConfigText(cluster, keys.key, known),
+      clusterSshConfig(cluster, keys.key, known, [
+        "StrictHostKeyChecking yes",
+        "BatchMode yes",
+      ]),
     );
     for (const count of counts) {
       const hosts = cluster.addresses.slice(0, count);

@@ -437,6 +437,28 @@ export function closedPort(address = "127.0.0.1"): number {
   return port;
 }
 
+/**
+ * An ssh_config that sends every host to CLUSTER with the client key KEY and
+ * KNOWN_HOSTS; EXTRA lines (e.g. "StrictHostKeyChecking yes") go in the block.
+ */
+export function clusterSshConfig(
+  cluster: SshdCluster,
+  key: string,
+  knownHosts: string,
+  extra: readonly string[] = [],
+): string {
+  return [
+    "Host *",
+    `  Port ${cluster.port}`,
+    `  User ${cluster.user}`,
+    `  IdentityFile ${key}`,
+    "  IdentitiesOnly yes",
+    `  UserKnownHostsFile ${knownHosts}`,
+    ...extra.map((line) => `  ${line}`),
+    "",
+  ].join("\n");
+}
+
 /** Resolved settings for one test host, as remote/ssh-config.ts would produce them. */
 export function testHostSettings(
   address: string,
