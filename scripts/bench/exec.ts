@@ -13,7 +13,6 @@ import {
   clusterSshConfig,
   createClientKeys,
   descendantsOf,
-  type SshdCluster,
   startSshd,
 } from "../../tests/helpers/sshd.ts";
 import { sessionsArgv } from "../../tests/helpers/sessions.ts";
