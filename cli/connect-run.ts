@@ -187,7 +187,8 @@ export async function runConnect(plan: ConnectPlan): Promise<number> {
       agentSocket,
       onWarning: (warning) =>
         writeErr(
-          CHANGED_KEY_BANNER + formatError(warning.message, warning.hint),
+          (warning.kind === "changed" ? CHANGED_KEY_BANNER : "") +
+            formatError(warning.message, warning.hint),
         ),
     });
     terminal.setRaw(true);

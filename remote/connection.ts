@@ -74,6 +74,11 @@ export interface ConnectOptions {
 
 /** Said once per connection (and hop) that goes on despite its host key. */
 export interface HostKeyWarning {
+  /**
+   * "changed": a changed key let in because checking is off; "not-recorded":
+   * checking is off and a first-seen key could not be written to known_hosts.
+   */
+  kind: "changed" | "not-recorded";
   settings: HostSettings;
   message: string;
   hint?: string;
@@ -206,6 +211,7 @@ function untrustedKey(
     status: "untrusted",
     changed,
     warning: {
+      kind: "changed",
       settings,
       message: `${changed.message}; connecting anyway as host key checking ` +
         "is off, but with password and keyboard-interactive authentication " +
@@ -246,9 +252,19 @@ async function judgeHostKey(
     }
     if (check.status === "unknown") {
       // As OpenSSH: a key met for the first time is recorded (a changed one
-      // never is), and with checking off a file that cannot take it
-      // (UserKnownHostsFile none) does not stop the connection.
-      await store.add(name, keyType, key).catch(() => {});
+      // never is); with checking off a file that cannot take it does not
+      // stop the connection, but is reported (not when there is no file:
+      // UserKnownHostsFile none).
+      await store.add(name, keyType, key).catch((error: RemoteError) => {
+        if (store.userFiles.length === 0) return;
+        options.onWarning?.({
+          kind: "not-recorded",
+          settings,
+          message:
+            `${error.message}; connecting anyway as host key checking is off`,
+          hint: error.hint,
+        });
+      });
     }
     return TRUSTED;
   }

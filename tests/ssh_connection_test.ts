@@ -517,13 +517,39 @@ Deno.test("ssh connection: auth, host keys, ProxyJump against a real sshd", asyn
           Deno.readTextFileSync(path),
           `# other hosts\n[${addresses[0]}]:${port} ${hostKey.publicLine}\n`,
         );
-        // Nowhere to record it (UserKnownHostsFile none): still let in.
+        // Nowhere to record it (UserKnownHostsFile none): still let in, quietly.
+        const warnings: HostKeyWarning[] = [];
+        const onWarning = (warning: HostKeyWarning) => warnings.push(warning);
         assert.match(
           await tryConnect(
             withKey(addresses[0], { strictHostKeyChecking: "no" }),
             null,
+            {},
+            { onWarning },
           ),
           /^ok /,
+        );
+        assert.equal(warnings.length, 0);
+        // A file that can be read but not written: still let in, and said so.
+        const unwritable = "/proc/version";
+        assert.match(
+          await tryConnect(
+            withKey(addresses[0], { strictHostKeyChecking: "no" }),
+            unwritable,
+            {},
+            { onWarning },
+          ),
+          /^ok /,
+        );
+        assert.equal(warnings.length, 1);
+        assert.equal(warnings[0].kind, "not-recorded");
+        assert.match(
+          warnings[0].message,
+          new RegExp(
+            `^cannot record the host key of \\[${
+              addresses[0].replaceAll(".", "\\.")
+            }\\]:${port} in ${unwritable}: .*; connecting anyway as host key checking is off$`,
+          ),
         );
       },
     );
@@ -1146,7 +1172,7 @@ Deno.test("changed host key with checking off: no password or keyboard-interacti
             `the host key of ${name} changed during the connection (re-key): ` +
               `the server sent ${other.fingerprint} instead of ${server.fingerprint}`,
           );
-          assert.deepEqual(warnings, []);
+          assert.equal(warnings.length, 0);
         } finally {
           connection.close();
           await connection.closed;
