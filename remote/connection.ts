@@ -66,13 +66,13 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** Agent socket for ForwardAgent (SSH_AUTH_SOCK). */
   agentSocket?: string | null;
-  /** Told about a changed host key let in because checking is off (null: nobody to tell). */
+  /** Told when a host goes on despite its key with checking off (see HostKeyWarning; null: nobody to tell). */
   onWarning?: ((warning: HostKeyWarning) => void) | null;
   /** The run's shared ProxyJump connections; without it a connection opens its own hops. */
   jumps?: JumpHosts | null;
 }
 
-/** Said once per connection (and hop) that goes on despite its host key. */
+/** Said once per connection (and hop) that goes on despite its host key, with checking off. */
 export interface HostKeyWarning {
   /**
    * "changed": a changed key let in because checking is off; "not-recorded":
@@ -677,6 +677,26 @@ function forwardTo(
   });
 }
 
+/**
+ * Connects to SETTINGS directly, or through a channel of the hop THROUGH
+ * resolves to; its ConnectTimeout covers the tunnel and the handshake.
+ */
+async function connectVia(
+  settings: HostSettings,
+  options: ConnectOptions,
+  through: Promise<Client> | null,
+): Promise<Client> {
+  if (!through) return connectOne(settings, options, null, performance.now());
+  const hop = await through;
+  const started = performance.now();
+  const sock = await forwardTo(
+    hop,
+    settings,
+    connectTimeoutMs(settings, options),
+  );
+  return connectOne(settings, options, sock, started);
+}
+
 /** Asks about one unknown host key; true accepts it. */
 type AskUnknownHost = (key: UnknownHostKey) => Promise<boolean>;
 
@@ -809,26 +829,10 @@ export class JumpHosts {
     options: ConnectOptions,
   ): SharedHop {
     const hop = new SharedHop(async (self) => {
-      let sock: Duplex | null = null;
-      let started = performance.now();
-      if (through) {
-        const previous = await through;
-        started = performance.now();
-        sock = await forwardTo(
-          previous,
-          settings,
-          connectTimeoutMs(settings, options),
-        );
-      }
-      const client = await connectOne(
-        settings,
-        {
-          ...options,
-          onUnknownHost: options.onUnknownHost && ((key) => self.ask(key)),
-        },
-        sock,
-        started,
-      ).catch((error: RemoteError) => {
+      const client = await connectVia(settings, {
+        ...options,
+        onUnknownHost: options.onUnknownHost && ((key) => self.ask(key)),
+      }, through).catch((error: RemoteError) => {
         const named = new RemoteError(
           error.kind,
           `jump host ${describeHost(settings)}: ${error.message}`,
@@ -879,18 +883,13 @@ export async function connect(
   const jumps = options.jumps ?? own!;
   let client: Client;
   try {
-    let sock: Duplex | null = null;
-    let started = performance.now();
-    if (settings.proxyJump.length > 0) {
-      const through = await jumps.client(settings.proxyJump, options);
-      started = performance.now();
-      sock = await forwardTo(
-        through,
-        settings,
-        connectTimeoutMs(settings, options),
-      );
-    }
-    client = await connectOne(settings, options, sock, started);
+    client = await connectVia(
+      settings,
+      options,
+      settings.proxyJump.length > 0
+        ? jumps.client(settings.proxyJump, options)
+        : null,
+    );
   } catch (error) {
     own?.close();
     throw error;

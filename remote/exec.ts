@@ -71,7 +71,7 @@ export interface ExecContext {
   confirmUnknownHosts: ((keys: UnknownHostKey[]) => Promise<boolean[]>) | null;
   /** For ForwardAgent. */
   agentSocket?: string | null;
-  /** A changed host key let in because checking is off; once per host key name and run. */
+  /** A host let in despite its key because checking is off (HostKeyWarning); each message once per run. */
   onWarning?: ((warning: HostKeyWarning) => void) | null;
 }
 
