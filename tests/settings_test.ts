@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { assertUsageError } from "./helpers/assert.ts";
 import { parseDurationFlag, parseDurationSeconds } from "../remote/duration.ts";
-import { RemoteError } from "../remote/errors.ts";
 import { MAX_FAN_OUT } from "../remote/limits.ts";
 import {
   loadSessionsConfig,
@@ -9,18 +9,6 @@ import {
   sessionsConfigPath,
 } from "../remote/settings.ts";
 import { parseTargetList } from "../remote/targets.ts";
-
-function assertUsage(fn: () => unknown, fragment: string) {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof RemoteError, String(error));
-    assert.equal(error.kind, "usage");
-    assert.ok(
-      error.message.includes(fragment),
-      `'${error.message}' should mention '${fragment}'`,
-    );
-    return true;
-  });
-}
 
 Deno.test("durations: seconds, units, sums; anything else refused", () => {
   assert.equal(parseDurationSeconds("30"), 30);
@@ -34,7 +22,7 @@ Deno.test("durations: seconds, units, sums; anything else refused", () => {
     assert.equal(parseDurationSeconds(bad), null, bad);
   }
   assert.equal(parseDurationFlag("--timeout", "2m"), 120);
-  assertUsage(
+  assertUsageError(
     () => parseDurationFlag("--timeout", "soon"),
     "bad duration 'soon' for --timeout",
   );
@@ -99,7 +87,7 @@ Deno.test("sessions config file", async (t) => {
 
   await t.step("malformed lines name file:line and the problem", () => {
     const bad = (content: string, fragment: string) =>
-      assertUsage(() => parseSessionsConfig(content, "/cfg"), fragment);
+      assertUsageError(() => parseSessionsConfig(content, "/cfg"), fragment);
     bad(
       "parallel 0",
       "/cfg:1: parallel must be a number from 1 to 10000, not '0'",
@@ -165,7 +153,7 @@ Deno.test("sessions config file", async (t) => {
           join(dir, "xdg", "sessions", "config"),
           "parallel 8\nbogus\n",
         );
-        assertUsage(
+        assertUsageError(
           () => loadSessionsConfig(),
           `${join(dir, "xdg", "sessions", "config")}:2:`,
         );

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RemoteError } from "../remote/errors.ts";
+import { assertUsageError } from "./helpers/assert.ts";
 import {
   foldHosts,
   parseTargetList,
@@ -10,20 +10,9 @@ import {
 const labels = (text: string, groups?: Map<string, string>) =>
   parseTargetList(text, groups).map((t) => t.label);
 
-function assertUsage(fn: () => unknown, fragment: string) {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof RemoteError, String(error));
-    assert.equal(error.kind, "usage");
-    assert.ok(
-      error.message.includes(fragment),
-      `'${error.message}' should mention '${fragment}'`,
-    );
-    // Every refusal says what to write instead, in its own parentheses.
-    assert.ok(error.hint, `'${error.message}' has no hint`);
-    assert.doesNotMatch(error.message, /\)$/);
-    return true;
-  });
-}
+// Every refusal says what to write instead, in its own parentheses.
+const assertUsage = (fn: () => unknown, fragment: string) =>
+  assertUsageError(fn, fragment, { withHint: true });
 
 Deno.test("parseTargetList", async (t) => {
   await t.step("host, user@host, host:port, user@host:port", () => {

@@ -1,5 +1,6 @@
 /** Assertions the end-to-end tests share. */
 import assert from "node:assert/strict";
+import { RemoteError } from "../../remote/errors.ts";
 import type { SessionsResult } from "./sessions.ts";
 
 /** Exit 0 and quiet on standard error. */
@@ -32,4 +33,28 @@ export async function waitUntil(
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * FN throws a RemoteError of kind usage whose message mentions FRAGMENT;
+ * with `withHint`, it also says what to write instead, in its own hint.
+ */
+export function assertUsageError(
+  fn: () => unknown,
+  fragment: string,
+  { withHint = false } = {},
+): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof RemoteError, String(error));
+    assert.equal(error.kind, "usage");
+    assert.ok(
+      error.message.includes(fragment),
+      `'${error.message}' should mention '${fragment}'`,
+    );
+    if (withHint) {
+      assert.ok(error.hint, `'${error.message}' has no hint`);
+      assert.doesNotMatch(error.message, /\)$/);
+    }
+    return true;
+  });
 }
