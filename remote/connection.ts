@@ -346,6 +346,36 @@ function withdrawAgentForwarding(client: Client): boolean {
   return true;
 }
 
+/**
+ * Answers OpenSSH's `hostkeys-00` announcement without asking the server to
+ * prove each key. ssh2 asks for that proof on every connection (one more
+ * round trip, a signature per host key on the server and a verification per
+ * key here) only to emit its `hostkeys` event, which sessions does not use:
+ * known_hosts is never updated from these keys (OpenSSH does so only with
+ * UpdateHostKeys). The announcement is still acknowledged, as OpenSSH does.
+ * An ssh2 that keeps its handlers elsewhere is left as it is: the proof
+ * costs time, not correctness.
+ */
+function declineHostKeyProofs(client: Client): void {
+  type GlobalRequestHandler = (
+    protocol: { requestSuccess(): void },
+    name: string,
+    wantReply: boolean,
+    data: unknown,
+  ) => void;
+  const handlers = (client as unknown as {
+    _protocol?: { _handlers?: { GLOBAL_REQUEST?: GlobalRequestHandler } };
+  })._protocol?._handlers;
+  const answer = handlers?.GLOBAL_REQUEST;
+  if (typeof answer !== "function") return;
+  handlers!.GLOBAL_REQUEST = (protocol, name, wantReply, data) => {
+    if (name !== "hostkeys-00@openssh.com") {
+      return answer(protocol, name, wantReply, data);
+    }
+    if (wantReply) protocol.requestSuccess();
+  };
+}
+
 interface SocketError extends Error {
   code?: string;
   level?: string;
@@ -615,6 +645,7 @@ function connectOne(
           );
         },
       });
+      declineHostKeyProofs(client);
     } catch (error) {
       socket.destroy();
       fail(

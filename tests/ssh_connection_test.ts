@@ -1259,3 +1259,36 @@ Deno.test("ProxyJump: a jump host that never opens the channel fails within the 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("host key announcement (hostkeys-00): acknowledged, no proof asked of the server", async () => {
+  const keys = await createClientKeys();
+  const log = join(keys.dir, "sshd.log");
+  const cluster = await startSshd({
+    count: 1,
+    keys,
+    logLevel: "DEBUG3",
+    logFile: log,
+  });
+  try {
+    const knownHosts = join(keys.dir, "known_hosts");
+    await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+    const settings = settingsFor(
+      cluster.addresses[0],
+      cluster.port,
+      cluster.user,
+      { identityFiles: [keys.key] },
+    );
+    // Long enough for an answer to the announcement to reach the server.
+    assert.equal(
+      await tryConnect(settings, knownHosts, {}, {}, "sleep 0.5; echo done"),
+      "done",
+    );
+    await cluster.stop();
+    const sshdLog = await Deno.readTextFile(log);
+    assert.match(sshdLog, /notify_hostkeys: sent \d+ hostkeys/);
+    assert.doesNotMatch(sshdLog, /hostkeys-prove-00@openssh\.com/);
+  } finally {
+    await cluster.stop();
+    await Deno.remove(keys.dir, { recursive: true });
+  }
+});

@@ -62,8 +62,10 @@ export interface SshdOptions {
   hostKey?: HostKey;
   /** Third octet of the first address (127.0.X.1); defaults to a random one so clusters rarely share addresses. */
   firstSubnet?: number;
-  /** sshd LogLevel (default ERROR, printed to the test's stderr). */
+  /** sshd LogLevel (default ERROR, printed to the test's stderr unless `logFile`). */
   logLevel?: string;
+  /** Append sshd's log to this file instead of the test's stderr. */
+  logFile?: string;
   /**
    * More sshd_config lines, e.g. `SetEnv TMUX_TMPDIR=/tmp/x` for a private
    * remote tmux, or `LoginGraceTime 1`; they override the defaults here.
@@ -305,7 +307,12 @@ export async function startSshd(options: SshdOptions): Promise<SshdCluster> {
         );
         children.push(
           new Deno.Command(SSHD, {
-            args: ["-D", "-e", "-f", config],
+            args: [
+              "-D",
+              ...(options.logFile ? ["-E", options.logFile] : ["-e"]),
+              "-f",
+              config,
+            ],
             stdin: "null",
             stdout: "inherit",
             stderr: "inherit",
