@@ -245,7 +245,9 @@ function runCommand(
         ),
       );
     } else {
-      channel.end();
+      // eof(), not end(): ssh2 ends the channel again when it closes, and a
+      // second end() builds an error (with its stack) that nobody sees.
+      channel.eof();
     }
 
     if (options.timeoutMs !== null) {
