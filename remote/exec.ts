@@ -245,9 +245,7 @@ function runCommand(
         ),
       );
     } else {
-      // eof(), not end(): ssh2 ends the channel again when it closes, and a
-      // second end() builds an error (with its stack) that nobody sees.
-      channel.eof();
+      channel.end();
     }
 
     if (options.timeoutMs !== null) {
