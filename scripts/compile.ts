@@ -1,6 +1,6 @@
 /**
  * `deno task compile [--target TRIPLE]… [--dist DIR]`: one `deno compile`d
- * binary per target, with exactly the permissions in scripts/permissions.ts,
+ * binary per target, with exactly the flags in scripts/runtime-flags.ts,
  * packed as dist/sessions-VERSION-TARGET.tar.gz (.zip for Windows), plus
  * dist/SHA256SUMS over every archive of this version in DIR.
  *
@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PERMISSION_FLAGS } from "./permissions.ts";
+import { RUNTIME_FLAGS } from "./runtime-flags.ts";
 import { VERSION } from "../cli/version.ts";
 import { writeArchive } from "../cli/release/archive.ts";
 import {
@@ -111,7 +111,7 @@ async function compileTarget(
         target.triple,
         "--output",
         output,
-        ...PERMISSION_FLAGS,
+        ...RUNTIME_FLAGS,
         join(PROJECT_ROOT, "main.ts"),
       ],
       cwd: PROJECT_ROOT,

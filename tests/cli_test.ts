@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
-import { PERMISSION_FLAGS } from "../scripts/permissions.ts";
+import { RUNTIME_FLAGS } from "../scripts/runtime-flags.ts";
 import { tidyCommanderMessage } from "../cli/app.ts";
 import { runSessions, sessionsArgv } from "./helpers/sessions.ts";
 import { VERSION } from "../cli/version.ts";
 
-Deno.test("the deno.json sessions task runs main.ts with exactly the shared permission flags", async () => {
+Deno.test("the deno.json sessions task runs main.ts with exactly the shared runtime flags", async () => {
   const config = JSON.parse(
     await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
   );
   assert.equal(
     config.tasks.sessions,
-    `deno run --quiet ${PERMISSION_FLAGS.join(" ")} main.ts`,
+    `deno run --quiet ${RUNTIME_FLAGS.join(" ")} main.ts`,
   );
 });
 

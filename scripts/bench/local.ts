@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { PrivateScreen } from "../../tests/helpers/screen.ts";
 import { sessionsArgv } from "../../tests/helpers/sessions.ts";
 import { PrivateTmux } from "../../tests/helpers/tmux.ts";
-import { PERMISSION_FLAGS } from "../permissions.ts";
+import { RUNTIME_FLAGS } from "../runtime-flags.ts";
 import { TMUX_LIST_FORMAT } from "../../backends/tmux.ts";
 import { aptInstall, onPath, writeSection } from "./sections.ts";
 
@@ -106,7 +106,7 @@ export async function runLocalBenchmark(
       [Deno.execPath(), "run", "--quiet", empty].join(" "),
       [...sessionsArgv(), "list"].join(" "),
       [...sessionsArgv(), "list", "--"].join(" "),
-      [Deno.execPath(), "run", "--quiet", ...PERMISSION_FLAGS, clientsOnly]
+      [Deno.execPath(), "run", "--quiet", ...RUNTIME_FLAGS, clientsOnly]
         .join(" "),
     ];
     // The machine may be shared: rounds of hyperfine interleave the commands,

@@ -1,16 +1,16 @@
 /**
- * Runs `sessions` as its own process, with exactly the permissions the
- * compiled binary gets (scripts/permissions.ts), never -A.
+ * Runs `sessions` as its own process, with exactly the flags the
+ * compiled binary gets (scripts/runtime-flags.ts), never -A.
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
-import { PERMISSION_FLAGS } from "../../scripts/permissions.ts";
+import { RUNTIME_FLAGS } from "../../scripts/runtime-flags.ts";
 
 export const PROJECT_ROOT = fromFileUrl(new URL("../../", import.meta.url));
 export const MAIN = fromFileUrl(new URL("../../main.ts", import.meta.url));
 
 /** The argv that starts `sessions` (for a tmux pane or a spawn). */
 export function sessionsArgv(): string[] {
-  return [Deno.execPath(), "run", "--quiet", ...PERMISSION_FLAGS, MAIN];
+  return [Deno.execPath(), "run", "--quiet", ...RUNTIME_FLAGS, MAIN];
 }
 
 /** `sessionsArgv()` as one shell-quoted line, for typing into a pane. */
