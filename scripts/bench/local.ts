@@ -191,7 +191,7 @@ export function formatLocalSection(result: LocalResult, date: Date): string {
     "",
     `Measured ${
       date.toISOString().slice(0, 16).replace("T", " ")
-    } UTC, Deno ${result.denoVersion}, ${navigator.hardwareConcurrency} cores, with ${SESSIONS_PER_BACKEND} tmux and ${SESSIONS_PER_BACKEND} screen sessions on private servers (${result.listedRows} rows listed), hyperfine without a shell in ${ROUNDS} rounds of ${RUNS_PER_ROUND} runs per command (after ${WARMUP} warm-up runs), so the commands take turns. \`sessions\` runs from source with the shared permission flags.`,
+    } UTC, Deno ${result.denoVersion}, ${navigator.hardwareConcurrency} cores, with ${SESSIONS_PER_BACKEND} tmux and ${SESSIONS_PER_BACKEND} screen sessions on private servers (${result.listedRows} rows listed), hyperfine without a shell in ${ROUNDS} rounds of ${RUNS_PER_ROUND} runs per command (after ${WARMUP} warm-up runs), so the commands take turns. \`sessions\` runs from source with the shared runtime flags (scripts/runtime-flags.ts).`,
     "",
     "| command | median | mean | min | CPU (user+sys) |",
     "| --- | --- | --- | --- | --- |",
