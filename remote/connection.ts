@@ -239,8 +239,11 @@ async function judgeHostKey(
   const policy = settings.strictHostKeyChecking;
   const name = hostKeyName(settings);
   const keyType = blobKeyType(key) ?? "unknown";
-  const fingerprint = fingerprintSha256(key);
   const check = store.check(name, keyType, key);
+  // A recorded key goes on under every policy; the fingerprint is only for
+  // messages and questions, so the common case does not hash the key.
+  if (check.status === "match") return TRUSTED;
+  const fingerprint = fingerprintSha256(key);
   // Checking off still refuses a revoked key, as OpenSSH does.
   if (policy === "no" && check.status !== "revoked") {
     if (check.status === "mismatch") {
@@ -269,8 +272,6 @@ async function judgeHostKey(
     return TRUSTED;
   }
   switch (check.status) {
-    case "match":
-      return TRUSTED;
     case "mismatch":
       return refused(changedKeyError(settings, name, fingerprint, check));
     case "revoked":
