@@ -134,12 +134,25 @@ export class Backends {
 
   /**
    * The session with exactly NAME, and its backend. Refuses when no
-   * backend or more than one holds it.
+   * backend or more than one holds it, and when a backend that cannot be
+   * listed might hold it too: acting on the one found could then be acting
+   * on the wrong session.
    */
   async find(name: string): Promise<{ session: Session; backend: Backend }> {
-    const matches = (await this.list(true)).filter((session) =>
-      session.name === name
-    );
+    const { sessions, failures } = await this.listAvailable(true);
+    const matches = sessions.filter((session) => session.name === name);
+    if (failures.length > 0) {
+      const { backend: unlisted, error } = failures[0];
+      if (matches.length === 0) throw error;
+      const found = matches.map((session) => session.backend);
+      throw new BackendError(
+        error.kind,
+        `cannot tell whether ${unlisted} also has a session named '${name}': ${error.message}`,
+        `choose the ${found.join(" or ")} one with --backend ${
+          found.join("|")
+        }`,
+      );
+    }
     if (matches.length === 0) {
       throw new BackendError(
         "not-found",

@@ -164,3 +164,61 @@ Deno.test("listAvailable: a failing backend is returned beside the others' sessi
     },
   );
 });
+
+Deno.test("find: a backend that cannot be listed may hold the name too", async (t) => {
+  // tmux holds 'dev'; screen refuses its directory.
+  const runner: ProcessRunner = {
+    ...fakeRunner(["tmux", "screen"]),
+    run: (command) =>
+      Promise.resolve(
+        command === "tmux"
+          ? {
+            code: 0,
+            stdout: "$1\t0\t1795482249\t1\t/tmp/t/default\t/work\tdev\n",
+            stderr: "",
+          }
+          : {
+            code: 1,
+            stdout: "Directory /s must have mode 700.\n",
+            stderr: "",
+          },
+      ),
+  };
+
+  await t.step(
+    "found elsewhere: refused, naming both and --backend",
+    async () => {
+      await assert.rejects(
+        new Backends(runner).find("dev"),
+        (error) => {
+          assert.ok(error instanceof BackendError);
+          assert.equal(
+            error.message,
+            "cannot tell whether screen also has a session named 'dev': " +
+              "screen could not list sessions: Directory /s must have mode 700",
+          );
+          assert.equal(error.hint, "choose the tmux one with --backend tmux");
+          return true;
+        },
+      );
+    },
+  );
+
+  await t.step("found nowhere: the backend's own error", async () => {
+    await assert.rejects(
+      new Backends(runner).find("other"),
+      (error) =>
+        error instanceof BackendError &&
+        error.message ===
+          "screen could not list sessions: Directory /s must have mode 700",
+    );
+  });
+
+  await t.step("with --backend tmux: found", async () => {
+    const { session, backend } = await new Backends(runner, "tmux").find(
+      "dev",
+    );
+    assert.equal(session.name, "dev");
+    assert.equal(backend.name, "tmux");
+  });
+});
