@@ -348,12 +348,13 @@ function withdrawAgentForwarding(client: Client): boolean {
 }
 
 /**
- * Answers OpenSSH's `hostkeys-00` announcement without asking the server to
+ * Takes OpenSSH's `hostkeys-00` announcement without asking the server to
  * prove each key. ssh2 asks for that proof on every connection (one more
  * round trip, a signature per host key on the server and a verification per
  * key here) only to emit its `hostkeys` event, which sessions does not use:
  * known_hosts is never updated from these keys (OpenSSH does so only with
- * UpdateHostKeys). The announcement is still acknowledged, as OpenSSH does.
+ * UpdateHostKeys). OpenSSH asks no reply to the announcement; one is sent
+ * only if a server asks for it.
  * An ssh2 that keeps its handlers elsewhere is left as it is: the proof
  * costs time, not correctness.
  */
