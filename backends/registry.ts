@@ -150,7 +150,7 @@ export class Backends {
         `cannot tell whether ${unlisted} also has a session named '${name}': ${error.message}`,
         `choose the ${found.join(" or ")} one with --backend ${
           found.join("|")
-        }`,
+        }${error.hint ? `, or fix ${unlisted}: ${error.hint}` : ""}`,
       );
     }
     if (matches.length === 0) {

@@ -197,7 +197,11 @@ Deno.test("find: a backend that cannot be listed may hold the name too", async (
             "cannot tell whether screen also has a session named 'dev': " +
               "screen could not list sessions: Directory /s must have mode 700",
           );
-          assert.equal(error.hint, "choose the tmux one with --backend tmux");
+          assert.equal(
+            error.hint,
+            "choose the tmux one with --backend tmux, or fix screen: " +
+              "screen accepts only a private socket directory: chmod 700 it, or set SCREENDIR to another",
+          );
           return true;
         },
       );
