@@ -16,10 +16,17 @@ import {
   startSshd,
 } from "../../tests/helpers/sshd.ts";
 import { sessionsArgv } from "../../tests/helpers/sessions.ts";
-import { aptInstall, onPath, writeSection } from "./sections.ts";
+import { aptInstall, median, onPath, writeSection } from "./sections.ts";
 
 export const HOST_COUNTS = [10, 50, 100, 200] as const;
 export const FAN_OUT = 64;
+/**
+ * Each tool runs this many times at each host count, in rounds that go
+ * through every count and tool, so a busy spell of the shared machine slows
+ * them alike; the table shows medians. One run of the same build can be 10%
+ * off the next.
+ */
+export const ROUNDS = 3;
 const REMOTE_COMMAND = "uname -n";
 const SAMPLE_INTERVAL_MS = 10;
 
@@ -221,18 +228,20 @@ export async function runExecBenchmark(
         "BatchMode yes",
       ]),
     );
-    for (const count of counts) {
-      const hosts = cluster.addresses.slice(0, count);
-      for (const tool of TOOLS) {
-        const row = await measure(tool, hosts, sshConfig, dir);
-        log(
-          `${tool.name} ${count} hosts: ${row.wallSeconds}s wall, ${
-            row.cpuSeconds.toFixed(2)
-          }s CPU, ${
-            row.peakRssMb.toFixed(0)
-          } MB, ${row.answered} answered, exit ${row.exitCode}`,
-        );
-        rows.push(row);
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const count of counts) {
+        const hosts = cluster.addresses.slice(0, count);
+        for (const tool of TOOLS) {
+          const row = await measure(tool, hosts, sshConfig, dir);
+          log(
+            `round ${round}/${ROUNDS}: ${tool.name} ${count} hosts: ${row.wallSeconds}s wall, ${
+              row.cpuSeconds.toFixed(2)
+            }s CPU, ${
+              row.peakRssMb.toFixed(0)
+            } MB, ${row.answered} answered, exit ${row.exitCode}`,
+          );
+          rows.push(row);
+        }
       }
     }
   } finally {
@@ -241,6 +250,31 @@ export async function runExecBenchmark(
     await Deno.remove(keys.dir, { recursive: true }).catch(() => {});
   }
   return rows;
+}
+
+/**
+ * One row per tool and host count: the median of each figure over its runs,
+ * the fewest hosts answered, and the worst exit code. Order of first
+ * appearance is kept.
+ */
+export function medianRows(runs: readonly Measurement[]): Measurement[] {
+  const groups = new Map<string, Measurement[]>();
+  for (const run of runs) {
+    const key = `${run.hosts} ${run.tool}`;
+    const group = groups.get(key);
+    if (group) group.push(run);
+    else groups.set(key, [run]);
+  }
+  return [...groups.values()].map((group) => ({
+    tool: group[0].tool,
+    hosts: group[0].hosts,
+    wallSeconds: median(group.map((run) => run.wallSeconds)),
+    cpuSeconds: median(group.map((run) => run.cpuSeconds)),
+    peakRssMb: median(group.map((run) => run.peakRssMb)),
+    answered: Math.min(...group.map((run) => run.answered)),
+    exitCode: Math.max(...group.map((run) => run.exitCode)),
+    loadBefore: median(group.map((run) => run.loadBefore)),
+  }));
 }
 
 /** The line y = slope·x + intercept closest to POINTS, or null for fewer than two distinct x. */
@@ -260,7 +294,8 @@ export function leastSquares(
 }
 
 /** The Markdown for BENCHMARKS.md: table, verdict against the targets, how to reproduce. */
-export function formatSection(rows: Measurement[], date: Date): string {
+export function formatSection(runs: Measurement[], date: Date): string {
+  const rows = medianRows(runs);
   const largest = Math.max(...rows.map((row) => row.hosts));
   const atLargest = rows.filter((row) => row.hosts === largest);
   const ours = atLargest.find((row) => row.tool === "sessions exec");
@@ -270,7 +305,7 @@ export function formatSection(rows: Measurement[], date: Date): string {
     "",
     `Measured ${
       date.toISOString().slice(0, 16).replace("T", " ")
-    } UTC on ${navigator.hardwareConcurrency} cores, fan-out ${FAN_OUT} for every tool, against the same real sshds on loopback addresses (one sshd per 16 addresses). Client CPU is user+sys of the whole process tree (GNU time; every tool waits for its ssh children); peak memory is the largest sum of resident memory of the tree, sampled from /proc every ${SAMPLE_INTERVAL_MS} ms. \`sessions\` runs as \`deno run\` from source (no compiled binary here), so its figures include Deno's start-up. The sshds run on the same 2 cores as the clients and the machine is shared with other work (see the load column), so wall times are noisy and mostly measure the servers; client CPU and memory are the stable figures.`,
+    } UTC on ${navigator.hardwareConcurrency} cores, fan-out ${FAN_OUT} for every tool, against the same real sshds on loopback addresses (one sshd per 16 addresses). Client CPU is user+sys of the whole process tree (GNU time; every tool waits for its ssh children); peak memory is the largest sum of resident memory of the tree, sampled from /proc every ${SAMPLE_INTERVAL_MS} ms. Every figure is the median of ${ROUNDS} runs, made in rounds through all counts and tools. \`sessions\` runs as \`deno run\` from source (no compiled binary here), so its figures include Deno's start-up. The sshds run on the same 2 cores as the clients and the machine is shared with other work (see the load column), so wall times are noisy and mostly measure the servers; client CPU and memory are the stable figures.`,
     "",
     formatTable(rows),
     "",
@@ -284,13 +319,17 @@ export function formatSection(rows: Measurement[], date: Date): string {
         (ours.cpuSeconds * 1000 / largest).toFixed(1)
       } ms per host (target ≤ 6 ms); peak memory ${
         ours.peakRssMb.toFixed(0)
-      } MB (target < 100 MB).`,
+      } MB (target < 100 MB). Its CPU per host over the ${ROUNDS} runs: ${
+        runs.filter((run) => run.tool === ours.tool && run.hosts === largest)
+          .map((run) => (run.cpuSeconds * 1000 / largest).toFixed(1))
+          .join(", ")
+      } ms.`,
       "",
     );
     const fit = leastSquares(
-      rows.filter((row) => row.tool === "sessions exec").map((row) => [
-        row.hosts,
-        row.cpuSeconds,
+      runs.filter((run) => run.tool === "sessions exec").map((run) => [
+        run.hosts,
+        run.cpuSeconds,
       ]),
     );
     if (fit) {

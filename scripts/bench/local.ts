@@ -11,7 +11,7 @@ import { sessionsArgv } from "../../tests/helpers/sessions.ts";
 import { PrivateTmux } from "../../tests/helpers/tmux.ts";
 import { RUNTIME_FLAGS } from "../runtime-flags.ts";
 import { TMUX_LIST_FORMAT } from "../../backends/tmux.ts";
-import { aptInstall, onPath, writeSection } from "./sections.ts";
+import { aptInstall, median, onPath, writeSection } from "./sections.ts";
 
 export const SESSIONS_PER_BACKEND = 20;
 export const TARGET_RATIO = 1.3;
@@ -50,15 +50,11 @@ interface Timing {
 }
 
 function timing(samples: number[], cpuMs: number[]): Timing {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
   return {
     cpuMs: cpuMs.reduce((sum, value) => sum + value, 0) / cpuMs.length,
-    medianMs: sorted.length % 2
-      ? sorted[middle]
-      : (sorted[middle - 1] + sorted[middle]) / 2,
-    meanMs: sorted.reduce((sum, value) => sum + value, 0) / sorted.length,
-    minMs: sorted[0],
+    medianMs: median(samples),
+    meanMs: samples.reduce((sum, value) => sum + value, 0) / samples.length,
+    minMs: Math.min(...samples),
   };
 }
 

@@ -74,3 +74,12 @@ export async function aptInstall(packages: string[]): Promise<void> {
     }' and try again`,
   );
 }
+
+/** The middle value of VALUES (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? sorted[middle]
+    : (sorted[middle - 1] + sorted[middle]) / 2;
+}
