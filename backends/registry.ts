@@ -96,22 +96,14 @@ export class Backends {
     return this.installed(inside);
   }
 
-  /** Sessions of every backend `forListing` covers, in backend order. */
-  async list(all: boolean): Promise<Session[]> {
-    const lists = await Promise.all(
-      this.forListing().map((backend) => backend.list({ all })),
-    );
-    return lists.flat();
-  }
-
   /**
-   * Like `list`, but without a requested backend one that fails (say, screen
-   * refusing a SCREENDIR that is not mode 700) does not hide the sessions of
-   * the others: its error is returned beside them. A requested backend's
-   * failure, and anything that is not a BackendError (a bug), is thrown.
+   * Sessions of every backend `forListing` covers, in backend order. Without
+   * a requested backend, one that fails (say, screen refusing a SCREENDIR
+   * that is not mode 700) does not hide the sessions of the others: its
+   * error is returned beside them. A requested backend's failure, and
+   * anything that is not a BackendError (a bug), is thrown.
    */
   async listAvailable(all: boolean): Promise<Listing> {
-    if (this.requested) return { sessions: await this.list(all), failures: [] };
     const backends = this.forListing();
     const results = await Promise.allSettled(
       backends.map((backend) => backend.list({ all })),
@@ -120,7 +112,7 @@ export class Backends {
     results.forEach((result, i) => {
       if (result.status === "fulfilled") {
         listing.sessions.push(...result.value);
-      } else if (result.reason instanceof BackendError) {
+      } else if (result.reason instanceof BackendError && !this.requested) {
         listing.failures.push({
           backend: backends[i].name,
           error: result.reason,

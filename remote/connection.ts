@@ -719,7 +719,7 @@ async function connectVia(
   options: ConnectOptions,
   through: Promise<Client> | null,
 ): Promise<Client> {
-  if (!through) return connectOne(settings, options, null, performance.now());
+  if (!through) return connectOne(settings, options, null);
   const hop = await through;
   const started = performance.now();
   const sock = await forwardTo(

@@ -8,10 +8,10 @@ import { join } from "node:path";
 import {
   type ClientKeys,
   closedPort,
-  clusterSshConfig,
   createClientKeys,
   type SshdCluster,
   startSshd,
+  writeClusterSshFiles,
 } from "./helpers/sshd.ts";
 import {
   runSessions,
@@ -41,12 +41,10 @@ async function setUp(): Promise<Fixture & { cleanUp(): Promise<void> }> {
   const dir = await Deno.makeTempDir({ prefix: "sessions-exec-cli-" });
   const home = join(dir, "home");
   await Deno.mkdir(join(home, ".ssh"), { recursive: true });
-  const knownHosts = join(dir, "known_hosts");
-  await Deno.writeTextFile(knownHosts, cluster.knownHosts);
-  const config = join(dir, "ssh_config");
-  await Deno.writeTextFile(
-    config,
-    clusterSshConfig(cluster, keys.key, knownHosts),
+  const { knownHosts, sshConfig: config } = await writeClusterSshFiles(
+    dir,
+    cluster,
+    keys.key,
   );
   return {
     cluster,

@@ -11,11 +11,11 @@ import ssh2 from "ssh2";
 import { Pty } from "./helpers/pty.ts";
 import { sessionsShellLine, shellQuote } from "./helpers/sessions.ts";
 import {
-  clusterSshConfig,
   createClientKeys,
   generateHostKey,
   type SshdCluster,
   startSshd,
+  writeClusterSshFiles,
 } from "./helpers/sshd.ts";
 
 const PASSWORD_PROMPT = "Password (for every host): ";
@@ -354,12 +354,10 @@ async function startProgressWorld(): Promise<
   const { dir, env } = await makeDir("sessions-exec-progress-");
   const keys = await createClientKeys(join(dir));
   const cluster = await startSshd({ count: 3, keys });
-  const knownHosts = join(dir, "known_hosts");
-  await Deno.writeTextFile(knownHosts, cluster.knownHosts);
-  const config = join(dir, "ssh_config");
-  await Deno.writeTextFile(
-    config,
-    clusterSshConfig(cluster, keys.key, knownHosts),
+  const { knownHosts, sshConfig: config } = await writeClusterSshFiles(
+    dir,
+    cluster,
+    keys.key,
   );
   const gates = join(dir, "gates");
   await Deno.mkdir(gates);

@@ -10,10 +10,10 @@
  */
 import { join } from "node:path";
 import {
-  clusterSshConfig,
   createClientKeys,
   descendantsOf,
   startSshd,
+  writeClusterSshFiles,
 } from "../../tests/helpers/sshd.ts";
 import { sessionsArgv } from "../../tests/helpers/sessions.ts";
 import { aptInstall, median, onPath, writeSection } from "./sections.ts";
@@ -213,21 +213,10 @@ export async function runExecBenchmark(
   const cluster = await startSshd({ count: max, keys });
   const rows: Measurement[] = [];
   try {
-    const known = join(dir, "known_hosts");
-    await Deno.writeTextFile(
-      known,
-      cluster.addresses.map((address) =>
-        `[${address}]:${cluster.port} ${cluster.hostKey.publicLine}\n`
-      ).join(""),
-    );
-    const sshConfig = join(dir, "ssh_config");
-    await Deno.writeTextFile(
-      sshConfig,
-      clusterSshConfig(cluster, keys.key, known, [
-        "StrictHostKeyChecking yes",
-        "BatchMode yes",
-      ]),
-    );
+    const { sshConfig } = await writeClusterSshFiles(dir, cluster, keys.key, [
+      "StrictHostKeyChecking yes",
+      "BatchMode yes",
+    ]);
     for (let round = 1; round <= ROUNDS; round++) {
       for (const count of counts) {
         const hosts = cluster.addresses.slice(0, count);

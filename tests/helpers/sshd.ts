@@ -466,6 +466,26 @@ export function clusterSshConfig(
   ].join("\n");
 }
 
+/**
+ * Writes DIR/known_hosts (every address of CLUSTER) and DIR/ssh_config
+ * (`clusterSshConfig` with KEY and EXTRA); returns both paths.
+ */
+export async function writeClusterSshFiles(
+  dir: string,
+  cluster: SshdCluster,
+  key: string,
+  extra: readonly string[] = [],
+): Promise<{ knownHosts: string; sshConfig: string }> {
+  const knownHosts = join(dir, "known_hosts");
+  await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+  const sshConfig = join(dir, "ssh_config");
+  await Deno.writeTextFile(
+    sshConfig,
+    clusterSshConfig(cluster, key, knownHosts, extra),
+  );
+  return { knownHosts, sshConfig };
+}
+
 /** Resolved settings for one test host, as remote/ssh-config.ts would produce them. */
 export function testHostSettings(
   address: string,
