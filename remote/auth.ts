@@ -11,15 +11,14 @@
  * the key and the fix instead of a crypto error in the middle of a handshake.
  */
 import { Buffer } from "node:buffer";
-import {
-  type AnyAuthMethod,
-  type AuthenticationType,
-  type AuthHandlerMiddleware,
-  OpenSSHAgent,
-  type ParsedKey,
-  utils,
+import type {
+  AnyAuthMethod,
+  AuthenticationType,
+  AuthHandlerMiddleware,
+  ParsedKey,
 } from "ssh2";
 import { RemoteError } from "./errors.ts";
+import { OpenSSHAgent, parseKey } from "./ssh2.ts";
 import type { HostSettings } from "./types.ts";
 
 /**
@@ -82,7 +81,7 @@ function unsupportedKey(path: string, cryptoError: string): LoadedKey {
 /** The first key of ssh2's parse result, or its Error. */
 function parse(text: string, passphrase?: string): ParsedKey | Error {
   try {
-    const parsed = utils.parseKey(text, passphrase);
+    const parsed = parseKey(text, passphrase);
     return Array.isArray(parsed) ? parsed[0] : parsed;
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));

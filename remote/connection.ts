@@ -17,11 +17,10 @@
  */
 import type { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
-import {
-  Client,
-  type ClientChannel,
-  type ConnectConfig,
-  type ServerHostKeyAlgorithm,
+import type {
+  ClientChannel,
+  ConnectConfig,
+  ServerHostKeyAlgorithm,
 } from "ssh2";
 import type { Authenticator, HostAuth } from "./auth.ts";
 import { RemoteError } from "./errors.ts";
@@ -32,6 +31,7 @@ import {
   type KnownHostsStore,
 } from "./known-hosts.ts";
 import { openSocket } from "./socket.ts";
+import { Client } from "./ssh2.ts";
 import type { HostSettings } from "./types.ts";
 
 /** Keepalive when ServerAliveInterval is not set: a dead link is noticed within 45 s. */
@@ -347,37 +347,6 @@ function withdrawAgentForwarding(client: Client): boolean {
   return true;
 }
 
-/**
- * Takes OpenSSH's `hostkeys-00` announcement without asking the server to
- * prove each key. ssh2 asks for that proof on every connection (one more
- * round trip, a signature per host key on the server and a verification per
- * key here) only to emit its `hostkeys` event, which sessions does not use:
- * known_hosts is never updated from these keys (OpenSSH does so only with
- * UpdateHostKeys). OpenSSH asks no reply to the announcement; one is sent
- * only if a server asks for it.
- * An ssh2 that keeps its handlers elsewhere is left as it is: the proof
- * costs time, not correctness.
- */
-function declineHostKeyProofs(client: Client): void {
-  type GlobalRequestHandler = (
-    protocol: { requestSuccess(): void },
-    name: string,
-    wantReply: boolean,
-    data: unknown,
-  ) => void;
-  const handlers = (client as unknown as {
-    _protocol?: { _handlers?: { GLOBAL_REQUEST?: GlobalRequestHandler } };
-  })._protocol?._handlers;
-  const answer = handlers?.GLOBAL_REQUEST;
-  if (typeof answer !== "function") return;
-  handlers!.GLOBAL_REQUEST = (protocol, name, wantReply, data) => {
-    if (name !== "hostkeys-00@openssh.com") {
-      return answer(protocol, name, wantReply, data);
-    }
-    if (wantReply) protocol.requestSuccess();
-  };
-}
-
 interface SocketError extends Error {
   code?: string;
   level?: string;
@@ -647,7 +616,6 @@ function connectOne(
           );
         },
       });
-      declineHostKeyProofs(client);
     } catch (error) {
       socket.destroy();
       fail(

@@ -1,0 +1,81 @@
+/**
+ * The parts of ssh2 that `sessions` runs, and the one place that reaches
+ * past its public entry point.
+ *
+ * Loaded file by file: ssh2's entry point also loads its server, its key
+ * generator and its HTTP agents, and with them node:http, node:https and
+ * node:tls, none of which `sessions` uses. Skipping them saves about 14 ms
+ * of CPU on every `exec` and `connect`. The version is pinned in deno.json;
+ * ssh2's package has no "exports" map, so these are its published files, and
+ * a test checks that they are the very objects the entry point exports.
+ *
+ * Types still come from the entry point (`import type` loads nothing).
+ */
+import type * as Ssh2 from "ssh2";
+import ClientFile from "ssh2/lib/client.js";
+import AgentFile from "ssh2/lib/agent.js";
+import KeyParserFile from "ssh2/lib/protocol/keyParser.js";
+import MESSAGE_HANDLERS from "ssh2/lib/protocol/handlers.js";
+
+export type Client = Ssh2.Client;
+export const Client: typeof Ssh2.Client = ClientFile;
+export type OpenSSHAgent = Ssh2.OpenSSHAgent;
+export const OpenSSHAgent: typeof Ssh2.OpenSSHAgent = AgentFile.OpenSSHAgent;
+export const parseKey: typeof Ssh2.utils.parseKey = KeyParserFile.parseKey;
+
+const GLOBAL_REQUEST = 80;
+const HOST_KEYS_ANNOUNCEMENT = new TextEncoder().encode(
+  "hostkeys-00@openssh.com",
+);
+
+/**
+ * For a GLOBAL_REQUEST payload (type byte first) that is OpenSSH's host key
+ * announcement, whether the server wants a reply; null for any other
+ * request.
+ */
+export function hostKeyAnnouncement(
+  payload: Uint8Array,
+): { wantReply: boolean } | null {
+  const nameLength = HOST_KEYS_ANNOUNCEMENT.length;
+  if (payload.length < 1 + 4 + nameLength + 1) return null;
+  const view = new DataView(
+    payload.buffer,
+    payload.byteOffset,
+    payload.byteLength,
+  );
+  if (view.getUint32(1) !== nameLength) return null;
+  for (let i = 0; i < nameLength; i++) {
+    if (payload[5 + i] !== HOST_KEYS_ANNOUNCEMENT[i]) return null;
+  }
+  return { wantReply: payload[5 + nameLength] !== 0 };
+}
+
+/**
+ * After login OpenSSH announces all its host keys (`hostkeys-00`, no reply
+ * asked). ssh2 parses every key of it (an RSA key is costly) and asks the
+ * server to prove each one (one more round trip, a signature per key on the
+ * server, a verification per key here), only to emit its `hostkeys` event,
+ * which `sessions` does not use: known_hosts is never updated from these
+ * keys (OpenSSH does so only with UpdateHostKeys). So the announcement is
+ * taken here, before ssh2 parses it, and declined if a server wants a reply
+ * (RFC 4254 §4: the answer to a request one does not support).
+ * ssh2 has no option for this; its table of message handlers is patched
+ * once, and left as it is if it does not have the expected shape: then the
+ * proofs cost time, not correctness.
+ */
+function takeHostKeyAnnouncements(): void {
+  const handlers = MESSAGE_HANDLERS as unknown;
+  if (!Array.isArray(handlers)) return;
+  const handle = handlers[GLOBAL_REQUEST];
+  if (typeof handle !== "function") return;
+  handlers[GLOBAL_REQUEST] = (
+    protocol: { requestFailure(): void },
+    payload: Uint8Array,
+  ) => {
+    const announcement = hostKeyAnnouncement(payload);
+    if (announcement === null) return handle(protocol, payload);
+    if (announcement.wantReply) protocol.requestFailure();
+  };
+}
+
+takeHostKeyAnnouncements();
