@@ -40,6 +40,7 @@ import {
   type UnknownHostKey,
 } from "./connection.ts";
 import { RemoteError, type RemoteErrorKind } from "./errors.ts";
+import { skipAutoDestroy } from "./ssh2.ts";
 import type { KnownHostsFiles } from "./known-hosts.ts";
 import type { HostSettings } from "./types.ts";
 
@@ -199,6 +200,7 @@ function runCommand(
     channel: ClientChannel,
     resolve: (outcome: CommandOutcome) => void,
   ): void {
+    skipAutoDestroy(channel);
     let exitCode: number | null = null;
     let signal: string | null = null;
     let exited = false;

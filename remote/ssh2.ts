@@ -79,3 +79,19 @@ function takeHostKeyAnnouncements(): void {
 }
 
 takeHostKeyAnnouncements();
+
+/**
+ * Stops CHANNEL from destroying itself once both its directions are done.
+ * ssh2 already closes a channel and emits its `close` on the server's
+ * CHANNEL_CLOSE; the stream's own automatic destroy then only calls ssh2's
+ * `destroy()`, which ends the already ended channel again: Node builds an
+ * ERR_STREAM_ALREADY_FINISHED error (with its stack trace) for every host and
+ * throws it away. ssh2 itself reads `_writableState`; an ssh2 whose channels
+ * lack it is left as it is.
+ */
+export function skipAutoDestroy(channel: Ssh2.ClientChannel): void {
+  const state = (channel as unknown as {
+    _writableState?: { autoDestroy?: boolean };
+  })._writableState;
+  if (typeof state?.autoDestroy === "boolean") state.autoDestroy = false;
+}

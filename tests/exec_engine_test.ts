@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { Channel } from "ssh2/lib/Channel.js";
 import { Authenticator } from "../remote/auth.ts";
 import type { UnknownHostKey } from "../remote/connection.ts";
 import {
@@ -233,6 +234,36 @@ Deno.test("exec engine against real sshds", async (t) => {
         assert.equal(text(run.output[index][0]), text(input) + "end\n");
       }
     });
+
+    await t.step(
+      "a finished command's channel is not ended a second time",
+      async () => {
+        // ssh2's destroy() ends the channel again, and Node builds an
+        // ERR_STREAM_ALREADY_FINISHED error for each host only to drop it.
+        const prototype = Channel.prototype as { destroy(): unknown };
+        const destroy = prototype.destroy;
+        let destroyed = 0;
+        prototype.destroy = function (this: unknown) {
+          destroyed++;
+          return destroy.call(this);
+        };
+        try {
+          const hosts = main.addresses.slice(0, 3).map((address) =>
+            host(address)
+          );
+          const run = await execRun(hosts, "echo ok");
+          assert.deepEqual(run.results.map((r) => r.exitCode), [0, 0, 0]);
+          assert.deepEqual(run.output.map(([out]) => text(out)), [
+            "ok\n",
+            "ok\n",
+            "ok\n",
+          ]);
+        } finally {
+          prototype.destroy = destroy;
+        }
+        assert.equal(destroyed, 0);
+      },
+    );
 
     await t.step(
       "sequential: hosts run one after another in target order",
