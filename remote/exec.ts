@@ -215,10 +215,22 @@ function runCommand(
       "data",
       (chunk: Uint8Array) => callbacks.onOutput(index, "stderr", chunk),
     );
+    // As OpenSSH's client: once the command has exited and its output has
+    // ended, close our side. sshd closes first anyway (then this does
+    // nothing), but a server may wait for the client's close.
+    let outputEnded = false;
+    const closeWhenDone = () => {
+      if (exited && outputEnded) channel.close();
+    };
+    channel.on("end", () => {
+      outputEnded = true;
+      closeWhenDone();
+    });
     channel.on("exit", (code: number | null, signalName?: string) => {
       exited = true;
       exitCode = typeof code === "number" ? code : null;
       signal = signalName ? signalName.replace(/^SIG/, "") : null;
+      closeWhenDone();
     });
     channel.on("close", () => {
       for (const timer of timers) clearTimeout(timer);
@@ -253,7 +265,6 @@ function runCommand(
     if (options.timeoutMs !== null) {
       timers.push(setTimeout(() => {
         timedOut = true;
-        channel.signal("TERM");
         signalCommand(connection, "TERM");
         timers.push(setTimeout(() => {
           signalCommand(connection, "KILL");

@@ -4,7 +4,7 @@
  *
  * Loaded file by file: ssh2's entry point also loads its server, its key
  * generator and its HTTP agents, and with them node:http, node:https and
- * node:tls, none of which `sessions` uses. Skipping them saves about 14 ms
+ * node:tls, none of which `sessions` uses. Skipping them saves about 8 ms
  * of CPU on every `exec` and `connect`. The version is pinned in deno.json;
  * ssh2's package has no "exports" map, so these are its published files, and
  * a test checks that they are the very objects the entry point exports.
@@ -59,9 +59,9 @@ export function hostKeyAnnouncement(
  * keys (OpenSSH does so only with UpdateHostKeys). So the announcement is
  * taken here, before ssh2 parses it, and declined if a server wants a reply
  * (RFC 4254 §4: the answer to a request one does not support).
- * ssh2 has no option for this; its table of message handlers is patched
- * once, and left as it is if it does not have the expected shape: then the
- * proofs cost time, not correctness.
+ * ssh2 has no option for this; its table of message handlers, shared by
+ * the whole process, is patched once, and left as it is if it does not have
+ * the expected shape: then the proofs cost time, not correctness.
  */
 function takeHostKeyAnnouncements(): void {
   const handlers = MESSAGE_HANDLERS as unknown;
@@ -69,10 +69,12 @@ function takeHostKeyAnnouncements(): void {
   const handle = handlers[GLOBAL_REQUEST];
   if (typeof handle !== "function") return;
   handlers[GLOBAL_REQUEST] = (
-    protocol: { requestFailure(): void },
+    protocol: { _server?: boolean; requestFailure(): void },
     payload: Uint8Array,
   ) => {
-    const announcement = hostKeyAnnouncement(payload);
+    // The table serves every ssh2 connection of the process; a server
+    // (only the tests run one) keeps ssh2's own handling.
+    const announcement = protocol._server ? null : hostKeyAnnouncement(payload);
     if (announcement === null) return handle(protocol, payload);
     if (announcement.wantReply) protocol.requestFailure();
   };
@@ -82,12 +84,13 @@ takeHostKeyAnnouncements();
 
 /**
  * Stops CHANNEL from destroying itself once both its directions are done.
- * ssh2 already closes a channel and emits its `close` on the server's
- * CHANNEL_CLOSE; the stream's own automatic destroy then only calls ssh2's
- * `destroy()`, which ends the already ended channel again: Node builds an
- * ERR_STREAM_ALREADY_FINISHED error (with its stack trace) for every host and
- * throws it away. ssh2 itself reads `_writableState`; an ssh2 whose channels
- * lack it is left as it is.
+ * The stream's automatic destroy calls ssh2's `destroy()`, which ends the
+ * already ended channel again (Node builds an ERR_STREAM_ALREADY_FINISHED
+ * error, with its stack trace, for every host only to drop it) and closes
+ * it. The caller closes the channel itself when the command is done; ssh2
+ * answers the server's CHANNEL_CLOSE and emits `close` either way. ssh2
+ * itself reads `_writableState`; an ssh2 whose channels lack it is left as
+ * it is.
  */
 export function skipAutoDestroy(channel: Ssh2.ClientChannel): void {
   const state = (channel as unknown as {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import ssh2 from "ssh2";
 import { Channel } from "ssh2/lib/Channel.js";
 import { Authenticator } from "../remote/auth.ts";
 import type { UnknownHostKey } from "../remote/connection.ts";
@@ -15,6 +16,7 @@ import {
   type ClientKeys,
   closedPort,
   createClientKeys,
+  generateHostKey,
   type SshdCluster,
   startSilentListener,
   startSshd,
@@ -780,5 +782,63 @@ Deno.test("exec engine against real sshds", async (t) => {
   } finally {
     for (const cluster of clusters) await cluster.stop();
     await Deno.remove(keys.dir, { recursive: true });
+  }
+});
+
+Deno.test("exec closes the channel itself once the command has exited and its output ended", async () => {
+  // A stand-in server, as OpenSSH's sshd always closes first: an ssh2 server
+  // in this process that sends the output, the exit status and EOF, then
+  // waits for the client's CHANNEL_CLOSE (RFC 4254 §5.3 lets it).
+  const dir = await Deno.makeTempDir({ prefix: "sessions-close-" });
+  const keys = await createClientKeys(dir);
+  const hostKey = await generateHostKey(dir);
+  let closedByClient = false;
+  const server = new ssh2.Server(
+    { hostKeys: [await Deno.readTextFile(hostKey.path)] },
+    (client) => {
+      client.on("authentication", (context) => context.accept());
+      client.on("ready", () => {
+        client.on("session", (accept) => {
+          accept().on("exec", (acceptExec) => {
+            const channel = acceptExec();
+            // Read to the client's EOF: ssh2 emits a server channel's close
+            // only after its input has ended.
+            channel.resume();
+            channel.on("close", () => closedByClient = true);
+            channel.write("ok\n");
+            channel.exit(0);
+            channel.eof();
+          });
+        });
+      });
+      client.on("error", () => {});
+    },
+  );
+  try {
+    await new Promise<void>((resolve) =>
+      server.listen(0, "127.0.0.1", () => resolve())
+    );
+    const port = (server.address() as { port: number }).port;
+    const knownHosts = join(dir, "known_hosts");
+    await Deno.writeTextFile(
+      knownHosts,
+      `[127.0.0.1]:${port} ${hostKey.publicLine}\n`,
+    );
+    const run = await execRun(
+      [testHostSettings("127.0.0.1", port, "alice", {
+        identityFiles: [keys.key],
+        userKnownHostsFiles: [knownHosts],
+      })],
+      "anything",
+      // Without our close, the run would end here, as a timeout.
+      { timeoutMs: 15_000 },
+    );
+    assert.equal(run.results[0].error, null);
+    assert.equal(run.results[0].exitCode, 0);
+    assert.equal(text(run.output[0][0]), "ok\n");
+    assert.ok(closedByClient, "the server saw the client's close");
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+    await Deno.remove(dir, { recursive: true });
   }
 });
