@@ -23,7 +23,9 @@ export const noPaint: Painter = (text) => text;
 export const MAX_LINE_BYTES = 64 * 1024;
 
 const NEWLINE = 0x0a;
+const NEWLINE_BYTES = Uint8Array.of(NEWLINE);
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 /**
  * Collects the bytes of one host's stream and hands out only complete lines.
@@ -172,39 +174,53 @@ export function formatHeader(
   }\n`;
 }
 
-/** The body of a block: standard output as it came, then standard error lines marked `! `. */
+/**
+ * The body of a block, as bytes: standard output exactly as it came (a
+ * newline added when it does not end with one), then standard error with
+ * each line marked `! `. Nothing is decoded, so output that is not UTF-8
+ * passes through unchanged, and a large output is not copied into a string.
+ */
 export function formatBody(
   stdout: Uint8Array,
   stderr: Uint8Array,
   paint: Painter,
-): string {
-  let text = "";
+): Uint8Array[] {
+  const parts: Uint8Array[] = [];
   if (stdout.length > 0) {
-    text += decoder.decode(stdout);
-    if (stdout[stdout.length - 1] !== NEWLINE) text += "\n";
+    parts.push(stdout);
+    if (stdout[stdout.length - 1] !== NEWLINE) parts.push(NEWLINE_BYTES);
   }
   if (stderr.length > 0) {
-    const marker = paint("!", "red");
-    const lines = decoder.decode(stderr).split("\n");
-    if (lines[lines.length - 1] === "") lines.pop();
-    for (const line of lines) text += `${marker} ${line}\n`;
+    const marker = encoder.encode(`${paint("!", "red")} `);
+    const lines: Uint8Array[] = [];
+    let start = 0;
+    while (start < stderr.length) {
+      const newline = stderr.indexOf(NEWLINE, start);
+      const end = newline === -1 ? stderr.length : newline;
+      lines.push(marker, stderr.subarray(start, end), NEWLINE_BYTES);
+      start = end + 1;
+    }
+    parts.push(concatBytes(lines));
   }
-  return text;
+  return parts;
 }
 
-/** `--output blocks`: one host's whole output under its header. */
+/** `--output blocks`: one host's whole output under its header, as byte parts to write in order. */
 export function formatBlock(
   outcome: HostOutcome,
   stdout: Uint8Array,
   stderr: Uint8Array,
   paint: Painter,
-): string {
-  return formatHeader(
-    outcome.label,
-    describeStatus(outcome),
-    succeeded(outcome),
-    paint,
-  ) + formatBody(stdout, stderr, paint);
+): Uint8Array[] {
+  return [
+    encoder.encode(formatHeader(
+      outcome.label,
+      describeStatus(outcome),
+      succeeded(outcome),
+      paint,
+    )),
+    ...formatBody(stdout, stderr, paint),
+  ];
 }
 
 export interface CollectedOutput {
@@ -228,35 +244,56 @@ export interface GatheredGroup {
 export function gatherOutputs(
   collected: readonly CollectedOutput[],
 ): GatheredGroup[] {
-  const groups = new Map<string, GatheredGroup>();
+  // Hosts with the same status and output lengths share a bucket; within
+  // it the bytes are compared, so nothing is decoded or hashed.
+  const buckets = new Map<string, GatheredGroup[]>();
+  const groups: GatheredGroup[] = [];
   for (const entry of collected) {
     const key = [
       describeStatus(entry.outcome),
-      decoder.decode(entry.stdout),
-      decoder.decode(entry.stderr),
+      entry.stdout.length,
+      entry.stderr.length,
     ].join("\0");
-    const group = groups.get(key);
-    if (group) group.labels.push(entry.outcome.label);
-    else groups.set(key, { labels: [entry.outcome.label], sample: entry });
+    const bucket = buckets.get(key) ?? [];
+    const group = bucket.find(({ sample }) =>
+      sameBytes(sample.stdout, entry.stdout) &&
+      sameBytes(sample.stderr, entry.stderr)
+    );
+    if (group) {
+      group.labels.push(entry.outcome.label);
+    } else {
+      const created = { labels: [entry.outcome.label], sample: entry };
+      bucket.push(created);
+      buckets.set(key, bucket);
+      groups.push(created);
+    }
   }
-  return [...groups.values()];
+  return groups;
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** `--gather`: each group's block, as byte parts to write in order. */
 export function formatGathered(
   groups: readonly GatheredGroup[],
   paint: Painter,
-): string {
-  let text = "";
-  for (const { labels, sample } of groups) {
+): Uint8Array[] {
+  return groups.flatMap(({ labels, sample }) => {
     const count = labels.length === 1 ? "" : ` (${labels.length} hosts)`;
-    text += formatHeader(
-      foldHosts(labels) + count,
-      describeStatus(sample.outcome),
-      succeeded(sample.outcome),
-      paint,
-    ) + formatBody(sample.stdout, sample.stderr, paint);
-  }
-  return text;
+    return [
+      encoder.encode(formatHeader(
+        foldHosts(labels) + count,
+        describeStatus(sample.outcome),
+        succeeded(sample.outcome),
+        paint,
+      )),
+      ...formatBody(sample.stdout, sample.stderr, paint),
+    ];
+  });
 }
 
 /**

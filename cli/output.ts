@@ -30,9 +30,13 @@ export function paint(text: string, style: Style, stream: Stream): string {
  * at once and quietly with 1, as a tool killed by SIGPIPE would (exec's
  * remote commands end when their connections close).
  */
-export function writeOut(text: string): void {
+export function writeOut(output: string | readonly Uint8Array[]): void {
   try {
-    writeAll(Deno.stdout, text);
+    if (typeof output === "string") {
+      writeAll(Deno.stdout, encoder.encode(output));
+    } else {
+      for (const bytes of output) writeAll(Deno.stdout, bytes);
+    }
   } catch (error) {
     if (error instanceof Deno.errors.BrokenPipe) Deno.exit(1);
     throw error;
@@ -40,11 +44,11 @@ export function writeOut(text: string): void {
 }
 
 export function writeErr(text: string): void {
-  writeAll(Deno.stderr, text);
+  writeAll(Deno.stderr, encoder.encode(text));
 }
 
-function writeAll(stream: Stream, text: string): void {
-  const bytes = encoder.encode(text);
+/** Writes all of BYTES, however many writes the stream needs. */
+export function writeAll(stream: Stream, bytes: Uint8Array): void {
   let written = 0;
   while (written < bytes.length) {
     written += stream.writeSync(bytes.subarray(written));

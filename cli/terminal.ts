@@ -6,6 +6,7 @@
  */
 import type { Prompt } from "../remote/auth.ts";
 import type { PtyTerminal, TerminalSize } from "../remote/connect.ts";
+import { writeAll } from "./output.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -185,11 +186,4 @@ export class Terminal implements PtyTerminal {
 /** Raw mode turns off output post-processing: a bare "\n" would not return the cursor. */
 function toCrLf(text: string): string {
   return text.replace(/\r?\n/g, "\r\n");
-}
-
-function writeAll(stream: typeof Deno.stdout, bytes: Uint8Array): void {
-  let written = 0;
-  while (written < bytes.length) {
-    written += stream.writeSync(bytes.subarray(written));
-  }
 }

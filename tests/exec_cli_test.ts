@@ -123,6 +123,32 @@ Deno.test("sessions exec against real sshds", async (t) => {
     );
 
     await t.step(
+      "blocks: output that is not UTF-8 arrives byte for byte",
+      async () => {
+        // Latin-1 "café" and a lone continuation byte (octal escapes).
+        const result = await exec(fixture, [
+          "--targets",
+          a,
+          "--output",
+          "blocks",
+          "printf 'caf\\351\\n\\200'",
+        ]);
+        assert.equal(result.code, 0, result.stderr);
+        const encode = (text: string) => new TextEncoder().encode(text);
+        assert.deepEqual(
+          result.stdoutBytes,
+          Uint8Array.from([
+            ...encode(`--- ${a} (exit 0) ---\ncaf`),
+            0xe9,
+            0x0a,
+            0x80,
+            0x0a,
+          ]),
+        );
+      },
+    );
+
+    await t.step(
       "gather: identical output under one folded header",
       async () => {
         const result = await exec(fixture, [

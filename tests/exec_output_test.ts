@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   categorize,
+  concatBytes,
   exitCodeFor,
   formatBlock,
   formatGathered,
@@ -18,6 +19,9 @@ import {
 import { ExitCode } from "../cli/exit-codes.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
+/** Byte parts as written, read back as text. */
+const written = (parts: Uint8Array[]) =>
+  new TextDecoder().decode(concatBytes(parts));
 
 function outcome(
   label: string,
@@ -95,16 +99,16 @@ Deno.test("LinePrefixer colours each host the same way every time", () => {
 
 Deno.test("blocks: header with status, then stdout, then marked stderr", () => {
   assert.equal(
-    formatBlock(
+    written(formatBlock(
       outcome("web1", { exitCode: 3 }),
       bytes("out1\nout2"),
       bytes("err\n"),
       noPaint,
-    ),
+    )),
     "--- web1 (exit 3) ---\nout1\nout2\n! err\n",
   );
   assert.equal(
-    formatBlock(
+    written(formatBlock(
       outcome("web2", {
         exitCode: null,
         error: { kind: "unreachable", message: "connection refused" },
@@ -112,8 +116,34 @@ Deno.test("blocks: header with status, then stdout, then marked stderr", () => {
       new Uint8Array(0),
       new Uint8Array(0),
       noPaint,
-    ),
+    )),
     "--- web2 (unreachable: connection refused) ---\n",
+  );
+});
+
+Deno.test("blocks and gather pass output that is not UTF-8 through byte for byte", () => {
+  // Latin-1 "café", a lone continuation byte and a NUL: a UTF-8 decoder
+  // would turn the first two into U+FFFD.
+  const stdout = Uint8Array.of(0x63, 0x61, 0x66, 0xe9, 0x0a, 0x80, 0x00);
+  const stderr = Uint8Array.of(0xff, 0x0a, 0x61);
+  const header = bytes("--- web1 (exit 0) ---\n");
+  const expected = concatBytes([
+    header,
+    stdout,
+    bytes("\n! "),
+    Uint8Array.of(0xff),
+    bytes("\n! a\n"),
+  ]);
+  assert.deepEqual(
+    concatBytes(formatBlock(outcome("web1"), stdout, stderr, noPaint)),
+    expected,
+  );
+  assert.deepEqual(
+    concatBytes(formatGathered(
+      gatherOutputs([{ outcome: outcome("web1"), stdout, stderr }]),
+      noPaint,
+    )),
+    expected,
   );
 });
 
@@ -137,7 +167,7 @@ Deno.test("gather groups identical output and status, folding host lists", () =>
     ["web08"],
   ]);
   assert.equal(
-    formatGathered(groups, noPaint),
+    written(formatGathered(groups, noPaint)),
     "--- web[01-03,07] (4 hosts) (exit 0) ---\nsame\n" +
       "--- web05 (exit 0) ---\nother\n" +
       "--- web08 (exit 1) ---\nsame\n",
@@ -150,6 +180,17 @@ Deno.test("gather keeps hosts apart when only stderr differs", () => {
     { outcome: outcome("a2"), stdout: bytes("x"), stderr: bytes("e2") },
   ]);
   assert.equal(groups.length, 2);
+});
+
+Deno.test("gather keeps hosts apart whose output differs only in bytes that are not UTF-8", () => {
+  const groups = gatherOutputs([
+    { outcome: outcome("a1"), stdout: Uint8Array.of(0xe9), stderr: bytes("") },
+    { outcome: outcome("a2"), stdout: Uint8Array.of(0xe8), stderr: bytes("") },
+    { outcome: outcome("a3"), stdout: Uint8Array.of(0xe9), stderr: bytes("") },
+  ]);
+  assert.deepEqual(groups.map((group) => group.labels), [["a1", "a3"], [
+    "a2",
+  ]]);
 });
 
 Deno.test("a JSON record has every field, snake_case, output as text", () => {

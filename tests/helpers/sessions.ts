@@ -26,7 +26,9 @@ export function shellQuote(word: string): string {
 
 export interface SessionsResult {
   code: number;
+  /** Standard output decoded as UTF-8; `stdoutBytes` holds it as written. */
   stdout: string;
+  stdoutBytes: Uint8Array;
   stderr: string;
 }
 
@@ -66,6 +68,7 @@ export async function runSessions(
   return {
     code: output.code,
     stdout: decoder.decode(output.stdout),
+    stdoutBytes: output.stdout,
     stderr: decoder.decode(output.stderr),
   };
 }
