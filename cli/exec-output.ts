@@ -28,28 +28,30 @@ const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /**
- * Collects the bytes of one host's stream and hands out only complete lines.
- * Splitting at newline bytes never cuts a UTF-8 character, so each complete
- * line decodes on its own (invalid bytes become U+FFFD).
+ * Collects the bytes of one host's stream and hands out only complete lines,
+ * as bytes (never decoded: output that is not UTF-8 passes through).
  */
 export class LineBuffer {
   #pending: Uint8Array = new Uint8Array(0);
 
-  /** The complete lines the chunk finishes, each without its newline. */
-  push(chunk: Uint8Array): string[] {
+  /**
+   * The complete lines the chunk finishes, each without its newline. They
+   * may be views of CHUNK: use them before the caller reuses it.
+   */
+  push(chunk: Uint8Array): Uint8Array[] {
     const bytes = this.#pending.length === 0
       ? chunk
       : concatBytes([this.#pending, chunk]);
-    const lines: string[] = [];
+    const lines: Uint8Array[] = [];
     let start = 0;
     for (;;) {
       const newline = bytes.indexOf(NEWLINE, start);
       if (newline === -1) break;
-      lines.push(decoder.decode(bytes.subarray(start, newline)));
+      lines.push(bytes.subarray(start, newline));
       start = newline + 1;
     }
     while (bytes.length - start > MAX_LINE_BYTES) {
-      lines.push(decoder.decode(bytes.subarray(start, start + MAX_LINE_BYTES)));
+      lines.push(bytes.subarray(start, start + MAX_LINE_BYTES));
       start += MAX_LINE_BYTES;
     }
     // A copy, so the caller may reuse its chunk buffer.
@@ -58,9 +60,9 @@ export class LineBuffer {
   }
 
   /** The last line when the stream ended without a newline, else nothing. */
-  flush(): string[] {
+  flush(): Uint8Array[] {
     if (this.#pending.length === 0) return [];
-    const rest = decoder.decode(this.#pending);
+    const rest = this.#pending;
     this.#pending = new Uint8Array(0);
     return [rest];
   }
@@ -102,7 +104,7 @@ export function hostColor(label: string): Style {
  * lines up.
  */
 export class LinePrefixer {
-  readonly #prefixes = new Map<string, string>();
+  readonly #prefixes = new Map<string, Uint8Array>();
 
   constructor(
     private readonly width: number,
@@ -114,25 +116,27 @@ export class LinePrefixer {
     return new LinePrefixer(width, paint);
   }
 
+  /** LINES, each after the host's prefix and before a newline, in one buffer to write at once. */
   format(
     label: string,
     stream: OutputStream,
-    lines: readonly string[],
-  ): string {
-    if (lines.length === 0) return "";
+    lines: readonly Uint8Array[],
+  ): Uint8Array {
     const prefix = this.#prefix(label, stream);
-    let text = "";
-    for (const line of lines) text += prefix + line + "\n";
-    return text;
+    const parts: Uint8Array[] = [];
+    for (const line of lines) parts.push(prefix, line, NEWLINE_BYTES);
+    return concatBytes(parts);
   }
 
-  #prefix(label: string, stream: OutputStream): string {
+  #prefix(label: string, stream: OutputStream): Uint8Array {
     const key = `${stream}\0${label}`;
     let prefix = this.#prefixes.get(key);
     if (prefix === undefined) {
       const padded = label.padEnd(this.width);
       const marker = stream === "stdout" ? "|" : this.paint("!", "red");
-      prefix = `${this.paint(padded, hostColor(label))} ${marker} `;
+      prefix = encoder.encode(
+        `${this.paint(padded, hostColor(label))} ${marker} `,
+      );
       this.#prefixes.set(key, prefix);
     }
     return prefix;

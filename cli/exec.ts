@@ -51,6 +51,7 @@ import {
 } from "../remote/targets.ts";
 
 /** Runs shorter than this never show a progress line. */
+const encoder = new TextEncoder();
 const PROGRESS_DELAY_MS = 1_000;
 const PROGRESS_INTERVAL_MS = 250;
 
@@ -437,19 +438,19 @@ class LinesSink implements OutputSink {
     this.#write(index, "stderr", err.flush());
     if (outcome.error) {
       this.#write(index, "stderr", [
-        `sessions: ${describeStatus(outcome)}`,
+        encoder.encode(`sessions: ${describeStatus(outcome)}`),
       ]);
     }
   }
 
   end(): void {}
 
-  #write(index: number, stream: OutputStream, lines: string[]): void {
+  #write(index: number, stream: OutputStream, lines: Uint8Array[]): void {
     if (lines.length === 0) return;
     const label = this.#labels[index];
     if (stream === "stdout") {
-      writeOut(this.#out.format(label, stream, lines));
-    } else writeErr(this.#err.format(label, stream, lines));
+      writeOut([this.#out.format(label, stream, lines)]);
+    } else writeErr([this.#err.format(label, stream, lines)]);
   }
 }
 

@@ -32,19 +32,21 @@ export function paint(text: string, style: Style, stream: Stream): string {
  */
 export function writeOut(output: string | readonly Uint8Array[]): void {
   try {
-    if (typeof output === "string") {
-      writeAll(Deno.stdout, encoder.encode(output));
-    } else {
-      for (const bytes of output) writeAll(Deno.stdout, bytes);
-    }
+    writeText(Deno.stdout, output);
   } catch (error) {
     if (error instanceof Deno.errors.BrokenPipe) Deno.exit(1);
     throw error;
   }
 }
 
-export function writeErr(text: string): void {
-  writeAll(Deno.stderr, encoder.encode(text));
+export function writeErr(output: string | readonly Uint8Array[]): void {
+  writeText(Deno.stderr, output);
+}
+
+/** A string (encoded as UTF-8) or byte parts, written in order. */
+function writeText(stream: Stream, output: string | readonly Uint8Array[]) {
+  if (typeof output === "string") writeAll(stream, encoder.encode(output));
+  else for (const bytes of output) writeAll(stream, bytes);
 }
 
 /** Writes all of BYTES, however many writes the stream needs. */

@@ -123,20 +123,34 @@ Deno.test("sessions exec against real sshds", async (t) => {
     );
 
     await t.step(
-      "blocks: output that is not UTF-8 arrives byte for byte",
+      "lines and blocks: output that is not UTF-8 arrives byte for byte",
       async () => {
         // Latin-1 "café" and a lone continuation byte (octal escapes).
-        const result = await exec(fixture, [
+        const command = "printf 'caf\\351\\n\\200'";
+        const encode = (text: string) => new TextEncoder().encode(text);
+        const lines = await exec(fixture, ["--targets", a, command]);
+        assert.equal(lines.code, 0, lines.stderr);
+        assert.deepEqual(
+          lines.stdoutBytes,
+          Uint8Array.from([
+            ...encode(`${a} | caf`),
+            0xe9,
+            0x0a,
+            ...encode(`${a} | `),
+            0x80,
+            0x0a,
+          ]),
+        );
+        const blocks = await exec(fixture, [
           "--targets",
           a,
           "--output",
           "blocks",
-          "printf 'caf\\351\\n\\200'",
+          command,
         ]);
-        assert.equal(result.code, 0, result.stderr);
-        const encode = (text: string) => new TextEncoder().encode(text);
+        assert.equal(blocks.code, 0, blocks.stderr);
         assert.deepEqual(
-          result.stdoutBytes,
+          blocks.stdoutBytes,
           Uint8Array.from([
             ...encode(`--- ${a} (exit 0) ---\ncaf`),
             0xe9,

@@ -40,58 +40,74 @@ function outcome(
   };
 }
 
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+/** Lines as text, for comparing. */
+const texts = (lines: Uint8Array[]) => lines.map(text);
+
 Deno.test("LineBuffer", async (t) => {
   await t.step("hands out only complete lines and keeps the rest", () => {
     const buffer = new LineBuffer();
-    assert.deepEqual(buffer.push(bytes("one\ntw")), ["one"]);
-    assert.deepEqual(buffer.push(bytes("o\nthr")), ["two"]);
-    assert.deepEqual(buffer.push(bytes("ee")), []);
-    assert.deepEqual(buffer.flush(), ["three"]);
-    assert.deepEqual(buffer.flush(), []);
+    assert.deepEqual(texts(buffer.push(bytes("one\ntw"))), ["one"]);
+    assert.deepEqual(texts(buffer.push(bytes("o\nthr"))), ["two"]);
+    assert.deepEqual(texts(buffer.push(bytes("ee"))), []);
+    assert.deepEqual(texts(buffer.flush()), ["three"]);
+    assert.deepEqual(texts(buffer.flush()), []);
   });
   await t.step("joins a UTF-8 character split across chunks", () => {
     const buffer = new LineBuffer();
     const euro = bytes("€\n");
-    assert.deepEqual(buffer.push(euro.subarray(0, 1)), []);
-    assert.deepEqual(buffer.push(euro.subarray(1)), ["€"]);
+    assert.deepEqual(texts(buffer.push(euro.subarray(0, 1))), []);
+    assert.deepEqual(texts(buffer.push(euro.subarray(1))), ["€"]);
   });
   await t.step("an empty line stays a line", () => {
-    assert.deepEqual(new LineBuffer().push(bytes("\n\nx\n")), ["", "", "x"]);
+    assert.deepEqual(texts(new LineBuffer().push(bytes("\n\nx\n"))), [
+      "",
+      "",
+      "x",
+    ]);
   });
   await t.step("cuts an endless line so memory stays bounded", () => {
     const buffer = new LineBuffer();
     const lines = buffer.push(new Uint8Array(MAX_LINE_BYTES * 2 + 5).fill(97));
     assert.equal(lines.length, 2);
     assert.equal(lines[0].length, MAX_LINE_BYTES);
-    assert.deepEqual(buffer.flush(), ["aaaaa"]);
+    assert.deepEqual(texts(buffer.flush()), ["aaaaa"]);
+  });
+  await t.step("keeps bytes that are not UTF-8 as they are", () => {
+    const buffer = new LineBuffer();
+    assert.deepEqual(
+      buffer.push(Uint8Array.of(0x63, 0xe9, 0x0a, 0x80)),
+      [Uint8Array.of(0x63, 0xe9)],
+    );
+    assert.deepEqual(buffer.flush(), [Uint8Array.of(0x80)]);
   });
   await t.step("does not keep a reference to the caller's chunk", () => {
     const buffer = new LineBuffer();
     const chunk = bytes("abc");
     buffer.push(chunk);
     chunk.fill(120);
-    assert.deepEqual(buffer.flush(), ["abc"]);
+    assert.deepEqual(texts(buffer.flush()), ["abc"]);
   });
 });
 
 Deno.test("LinePrefixer pads labels and marks standard error", () => {
   const prefixer = LinePrefixer.forLabels(["web1", "db-long"], noPaint);
   assert.equal(
-    prefixer.format("web1", "stdout", ["a", "b"]),
+    text(prefixer.format("web1", "stdout", [bytes("a"), bytes("b")])),
     "web1    | a\nweb1    | b\n",
   );
   assert.equal(
-    prefixer.format("db-long", "stderr", ["oops"]),
+    text(prefixer.format("db-long", "stderr", [bytes("oops")])),
     "db-long ! oops\n",
   );
-  assert.equal(prefixer.format("web1", "stdout", []), "");
+  assert.equal(prefixer.format("web1", "stdout", []).length, 0);
 });
 
 Deno.test("LinePrefixer colours each host the same way every time", () => {
   const paint = (text: string, style: string) => `<${style}>${text}</>`;
   const prefixer = LinePrefixer.forLabels(["web1"], paint);
   assert.equal(
-    prefixer.format("web1", "stderr", ["x"]),
+    text(prefixer.format("web1", "stderr", [bytes("x")])),
     `<${hostColor("web1")}>web1</> <red>!</> x\n`,
   );
   assert.equal(hostColor("web1"), hostColor("web1"));
