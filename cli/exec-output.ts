@@ -2,6 +2,8 @@
  * How `sessions exec` turns per-host output and results into text: pure
  * functions and small buffers, no I/O, so every format is tested without SSH.
  */
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import type { ExecResult } from "../remote/exec.ts";
 import { foldHosts } from "../remote/targets.ts";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.ts";
@@ -17,8 +19,8 @@ export type Painter = (text: string, style: Style) => string;
 export const noPaint: Painter = (text) => text;
 
 /**
- * Longer runs without a newline are cut into lines of this many bytes, so a
- * host printing endless text without newlines cannot grow memory unbounded.
+ * Longer lines are cut into lines of this many bytes, so a host printing
+ * endless text without newlines cannot grow memory unbounded.
  */
 export const MAX_LINE_BYTES = 64 * 1024;
 
@@ -46,16 +48,18 @@ export class LineBuffer {
     let start = 0;
     for (;;) {
       const newline = bytes.indexOf(NEWLINE, start);
+      const end = newline === -1 ? bytes.length : newline;
+      while (end - start > MAX_LINE_BYTES) {
+        lines.push(bytes.subarray(start, start + MAX_LINE_BYTES));
+        start += MAX_LINE_BYTES;
+      }
       if (newline === -1) break;
       lines.push(bytes.subarray(start, newline));
       start = newline + 1;
     }
-    while (bytes.length - start > MAX_LINE_BYTES) {
-      lines.push(bytes.subarray(start, start + MAX_LINE_BYTES));
-      start += MAX_LINE_BYTES;
-    }
-    // A copy, so the caller may reuse its chunk buffer.
-    this.#pending = bytes.slice(start);
+    // A copy, so the caller may reuse its chunk buffer (a Buffer's slice()
+    // would be a view).
+    this.#pending = new Uint8Array(bytes.subarray(start));
     return lines;
   }
 
@@ -248,15 +252,16 @@ export interface GatheredGroup {
 export function gatherOutputs(
   collected: readonly CollectedOutput[],
 ): GatheredGroup[] {
-  // Hosts with the same status and output lengths share a bucket; within
-  // it the bytes are compared, so nothing is decoded or hashed.
+  // Hosts with the same status and output digests share a bucket (so many
+  // different outputs are not compared with each other); within it the
+  // bytes are compared, so the groups are exact.
   const buckets = new Map<string, GatheredGroup[]>();
   const groups: GatheredGroup[] = [];
   for (const entry of collected) {
     const key = [
       describeStatus(entry.outcome),
-      entry.stdout.length,
-      entry.stderr.length,
+      digest(entry.stdout),
+      digest(entry.stderr),
     ].join("\0");
     const bucket = buckets.get(key) ?? [];
     const group = bucket.find(({ sample }) =>
@@ -275,10 +280,13 @@ export function gatherOutputs(
   return groups;
 }
 
+function digest(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("base64");
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength)
+    .equals(b);
 }
 
 /** `--gather`: each group's block, as byte parts to write in order. */

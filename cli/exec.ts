@@ -26,7 +26,7 @@ import {
   type OutputStream,
   type Painter,
 } from "./exec-output.ts";
-import { formatError, paint, writeErr, writeOut } from "./output.ts";
+import { formatError, paint, writeAll, writeErr, writeOut } from "./output.ts";
 import type { HostSettings, Target } from "../remote/types.ts";
 import { parseDurationFlag } from "../remote/duration.ts";
 import {
@@ -50,8 +50,8 @@ import {
   type TargetGroups,
 } from "../remote/targets.ts";
 
-/** Runs shorter than this never show a progress line. */
 const encoder = new TextEncoder();
+/** Runs shorter than this never show a progress line. */
 const PROGRESS_DELAY_MS = 1_000;
 const PROGRESS_INTERVAL_MS = 250;
 
@@ -467,8 +467,10 @@ class CollectingSink implements OutputSink {
   }
 
   output(index: number, stream: OutputStream, chunk: Uint8Array): void {
-    // ssh2 may reuse its buffers: keep a copy.
-    this.#chunks[index][stream === "stdout" ? 0 : 1].push(chunk.slice());
+    // ssh2 may reuse its buffers: keep a copy (a Buffer's slice() is a view).
+    this.#chunks[index][stream === "stdout" ? 0 : 1].push(
+      new Uint8Array(chunk),
+    );
   }
 
   finished(index: number, outcome: HostOutcome): void {
@@ -503,7 +505,7 @@ class OutdirSink implements OutputSink {
   }
 
   output(index: number, stream: OutputStream, chunk: Uint8Array): void {
-    writeAllSync(this.#file(index, stream), chunk);
+    writeAll(this.#file(index, stream), chunk);
   }
 
   finished(index: number, outcome: HostOutcome): void {
@@ -530,13 +532,6 @@ class OutdirSink implements OutputSink {
       this.#files[index][slot] = file;
     }
     return file;
-  }
-}
-
-function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
-  let written = 0;
-  while (written < bytes.length) {
-    written += file.writeSync(bytes.subarray(written));
   }
 }
 

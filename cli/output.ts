@@ -49,8 +49,11 @@ function writeText(stream: Stream, output: string | readonly Uint8Array[]) {
   else for (const bytes of output) writeAll(stream, bytes);
 }
 
-/** Writes all of BYTES, however many writes the stream needs. */
-export function writeAll(stream: Stream, bytes: Uint8Array): void {
+/** Writes all of BYTES, however many writes the stream or file needs. */
+export function writeAll(
+  stream: { writeSync(bytes: Uint8Array): number },
+  bytes: Uint8Array,
+): void {
   let written = 0;
   while (written < bytes.length) {
     written += stream.writeSync(bytes.subarray(written));

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import {
   categorize,
   concatBytes,
@@ -82,11 +83,24 @@ Deno.test("LineBuffer", async (t) => {
     assert.deepEqual(buffer.flush(), [Uint8Array.of(0x80)]);
   });
   await t.step("does not keep a reference to the caller's chunk", () => {
+    // A Buffer, as ssh2 delivers: its slice() would be a view.
     const buffer = new LineBuffer();
-    const chunk = bytes("abc");
+    const chunk = Buffer.from("abc");
     buffer.push(chunk);
     chunk.fill(120);
     assert.deepEqual(texts(buffer.flush()), ["abc"]);
+  });
+  await t.step("cuts a finished line longer than the limit too", () => {
+    const line = new Uint8Array(MAX_LINE_BYTES * 2 + 5).fill(97);
+    const lines = new LineBuffer().push(
+      concatBytes([line, bytes("\nb\n")]),
+    );
+    assert.deepEqual(lines.map((l) => l.length), [
+      MAX_LINE_BYTES,
+      MAX_LINE_BYTES,
+      5,
+      1,
+    ]);
   });
 });
 
