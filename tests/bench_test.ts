@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  formatSection,
   leastSquares,
   type Measurement,
   medianRows,
@@ -65,4 +66,31 @@ Deno.test("medianRows: one row per tool and host count, in first-seen order", ()
   );
   assert.equal(rows[0].wallSeconds, 5);
   assert.equal(rows[0].peakRssMb, 90.5);
+});
+
+Deno.test("formatSection: the verdict at the largest count, with the other tools' CPU for scale", () => {
+  const run = (tool: string, hosts: number, cpuSeconds: number) => ({
+    tool,
+    hosts,
+    wallSeconds: tool === "sessions exec" ? 10 : 20,
+    cpuSeconds,
+    peakRssMb: 90,
+    answered: hosts,
+    exitCode: 0,
+    loadBefore: 1,
+  });
+  const text = formatSection([
+    run("sessions exec", 10, 0.5),
+    run("sessions exec", 200, 1.2),
+    run("pdsh", 200, 28),
+    run("clush", 200, 33),
+  ], new Date("2026-11-24T08:00:00Z"));
+  assert.match(
+    text,
+    /At 200 hosts: wall 10\.00 s = 0\.50x the best other tool \(target ≤ 0\.6x\); CPU 6\.0\s+ms per host/,
+  );
+  assert.match(
+    text,
+    /OpenSSH-based tools used 140-165 ms of CPU\s+per host/,
+  );
 });

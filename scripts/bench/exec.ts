@@ -315,6 +315,15 @@ export function formatSection(runs: Measurement[], date: Date): string {
       } ms.`,
       "",
     );
+    const othersPerHost = others.map((row) => row.cpuSeconds * 1000 / largest);
+    lines.push(
+      `For scale: in the same runs the OpenSSH-based tools used ${
+        Math.min(...othersPerHost).toFixed(0)
+      }-${
+        Math.max(...othersPerHost).toFixed(0)
+      } ms of CPU per host. The machine's speed moves every figure (by several percent within an hour here), so compare runs through this range too.`,
+      "",
+    );
     const fit = leastSquares(
       runs.filter((run) => run.tool === "sessions exec").map((run) => [
         run.hosts,
