@@ -2,7 +2,6 @@
  * How `sessions exec` turns per-host output and results into text: pure
  * functions and small buffers, no I/O, so every format is tested without SSH.
  */
-import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import type { ExecResult } from "../remote/exec.ts";
 import { foldHosts } from "../remote/targets.ts";
@@ -252,41 +251,24 @@ export interface GatheredGroup {
 export function gatherOutputs(
   collected: readonly CollectedOutput[],
 ): GatheredGroup[] {
-  // Hosts with the same status and output digests share a bucket (so many
-  // different outputs are not compared with each other); within it the
-  // bytes are compared, so the groups are exact.
-  const buckets = new Map<string, GatheredGroup[]>();
-  const groups: GatheredGroup[] = [];
+  // SHA-256 digests stand for the bytes (no collision is to be expected),
+  // so outputs are neither decoded nor compared with one another.
+  const groups = new Map<string, GatheredGroup>();
   for (const entry of collected) {
     const key = [
       describeStatus(entry.outcome),
       digest(entry.stdout),
       digest(entry.stderr),
     ].join("\0");
-    const bucket = buckets.get(key) ?? [];
-    const group = bucket.find(({ sample }) =>
-      sameBytes(sample.stdout, entry.stdout) &&
-      sameBytes(sample.stderr, entry.stderr)
-    );
-    if (group) {
-      group.labels.push(entry.outcome.label);
-    } else {
-      const created = { labels: [entry.outcome.label], sample: entry };
-      bucket.push(created);
-      buckets.set(key, bucket);
-      groups.push(created);
-    }
+    const group = groups.get(key);
+    if (group) group.labels.push(entry.outcome.label);
+    else groups.set(key, { labels: [entry.outcome.label], sample: entry });
   }
-  return groups;
+  return [...groups.values()];
 }
 
 function digest(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("base64");
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength)
-    .equals(b);
 }
 
 /** `--gather`: each group's block, as byte parts to write in order. */

@@ -1,5 +1,6 @@
 import { deepEqual, equal } from "node:assert/strict";
 import * as entryPoint from "ssh2";
+import { concatBytes } from "../cli/exec-output.ts";
 import {
   Client,
   hostKeyAnnouncement,
@@ -27,19 +28,12 @@ function globalRequest(
   wantReply: boolean,
   data: Uint8Array[],
 ): Uint8Array {
-  const parts = [
+  return concatBytes([
     Uint8Array.of(80),
     sshString(new TextEncoder().encode(name)),
     Uint8Array.of(wantReply ? 1 : 0),
     ...data,
-  ];
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  ]);
 }
 
 Deno.test("hostKeyAnnouncement recognises OpenSSH's hostkeys-00 request and nothing else", () => {
