@@ -16,6 +16,7 @@ import ClientFile from "ssh2/lib/client.js";
 import AgentFile from "ssh2/lib/agent.js";
 import KeyParserFile from "ssh2/lib/protocol/keyParser.js";
 import MESSAGE_HANDLERS from "ssh2/lib/protocol/handlers.js";
+import ProtocolFile from "ssh2/lib/protocol/Protocol.js";
 
 export type Client = Ssh2.Client;
 export const Client: typeof Ssh2.Client = ClientFile;
@@ -81,6 +82,69 @@ function takeHostKeyAnnouncements(): void {
 }
 
 takeHostKeyAnnouncements();
+
+/** The hash each RSA signature algorithm signs with (ssh2's names). */
+const RSA_HASHES: Readonly<Record<string, string>> = {
+  "ssh-rsa": "sha1",
+  "rsa-sha2-256": "sha256",
+  "rsa-sha2-512": "sha512",
+};
+
+type SignCallback = (
+  data: Uint8Array,
+  send: (signature: Uint8Array) => void,
+) => void;
+
+interface PublicKeyRequests {
+  authPK(
+    username: string,
+    key: unknown,
+    keyAlgo: string | undefined,
+    sign?: SignCallback,
+  ): void;
+}
+
+/**
+ * Signs the first publickey request for a key held here, as OpenSSH does for
+ * a loaded key, instead of first asking whether the server would accept the
+ * key. ssh2 always asks (one more round trip, a packet each way) and signs
+ * only after the server's "yes"; the answer to a signed request is the
+ * answer to the question. Keys held by an agent are still asked about
+ * first (their public half is all ssh2 has). If signing fails here, the
+ * request goes out unsigned, so ssh2's own path reports the failure.
+ * Patched on ssh2's Protocol class once; left as it is if it lacks the
+ * expected method.
+ */
+function signFirstPublicKeyRequest(): void {
+  const prototype = (ProtocolFile as { prototype?: unknown }).prototype as
+    | Partial<PublicKeyRequests>
+    | undefined;
+  const authPK = prototype?.authPK;
+  if (!prototype || typeof authPK !== "function") return;
+  prototype.authPK = function (
+    this: PublicKeyRequests,
+    username,
+    key,
+    keyAlgo,
+    sign,
+  ) {
+    const held = key as Partial<Ssh2.ParsedKey>;
+    if (
+      sign !== undefined || typeof held.sign !== "function" ||
+      !held.isPrivateKey?.()
+    ) {
+      return authPK.call(this, username, key, keyAlgo, sign);
+    }
+    const hash = keyAlgo === undefined ? undefined : RSA_HASHES[keyAlgo];
+    authPK.call(this, username, key, keyAlgo, (data, send) => {
+      const signature = held.sign!(data as Buffer, hash);
+      if (signature instanceof Error) authPK.call(this, username, key, keyAlgo);
+      else send(signature);
+    });
+  };
+}
+
+signFirstPublicKeyRequest();
 
 /**
  * Stops CHANNEL from destroying itself once both its directions are done.

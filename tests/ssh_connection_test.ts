@@ -1294,3 +1294,51 @@ Deno.test("host key announcement (hostkeys-00): taken without asking the server 
     await Deno.remove(keys.dir, { recursive: true });
   }
 });
+
+Deno.test("publickey: a key held here signs its first request, without asking the server first", async () => {
+  const keys = await createClientKeys();
+  // RSA too: its signature hash follows the algorithm ssh2 picked (rsa-sha2-*).
+  const rsa = await generateKey(join(keys.dir, "id_rsa"), {
+    type: "rsa",
+    extra: ["-b", "2048"],
+  });
+  await Deno.writeTextFile(
+    keys.authorizedKeys,
+    await Deno.readTextFile(`${rsa}.pub`),
+    { append: true },
+  );
+  const log = join(keys.dir, "sshd.log");
+  const cluster = await startSshd({
+    count: 1,
+    keys,
+    logLevel: "DEBUG3",
+    logFile: log,
+  });
+  try {
+    const knownHosts = join(keys.dir, "known_hosts");
+    await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+    const loginWith = (identityFiles: string[]) =>
+      tryConnect(
+        settingsFor(cluster.addresses[0], cluster.port, cluster.user, {
+          identityFiles,
+        }),
+        knownHosts,
+        {},
+        {},
+        "echo in",
+      );
+    assert.equal(await loginWith([keys.key]), "in");
+    assert.equal(await loginWith([rsa]), "in");
+    // A refused signed request falls through to the next key.
+    assert.equal(await loginWith([keys.unauthorizedKey, keys.key]), "in");
+    await cluster.stop();
+    const sshdLog = await Deno.readTextFile(log);
+    const signed = sshdLog.match(/publickey have \S+ signature/g) ?? [];
+    assert.equal(signed.length, 4, "one signed request per key tried");
+    assert.match(sshdLog, /publickey have rsa-sha2-(256|512) signature/);
+    assert.doesNotMatch(sshdLog, /publickey test pkalg/);
+  } finally {
+    await cluster.stop();
+    await Deno.remove(keys.dir, { recursive: true });
+  }
+});
