@@ -105,15 +105,19 @@ interface PublicKeyRequests {
 }
 
 /**
- * Signs the first publickey request for a key held here, as OpenSSH does for
- * a loaded key, instead of first asking whether the server would accept the
- * key. ssh2 always asks (one more round trip, a packet each way) and signs
- * only after the server's "yes"; the answer to a signed request is the
- * answer to the question. Keys held by an agent are still asked about
- * first (their public half is all ssh2 has). If signing fails here, the
- * request goes out unsigned, so ssh2's own path reports the failure.
- * Patched on ssh2's Protocol class once; left as it is if it lacks the
- * expected method.
+ * Signs the first publickey request for a key whose private half is held
+ * here, instead of first asking whether the server would accept the key.
+ * ssh2 always asks (one more round trip, a packet each way) and signs only
+ * after the server's "yes". RFC 4252 §7 makes the question optional, there
+ * to spare a passphrase prompt or an expensive signature; the passphrase was
+ * asked once per run already and an ed25519 signature is cheap, and the
+ * answer to a signed request is the answer to the question. (OpenSSH asks
+ * first for a key whose public half it has and signs directly for a key
+ * file without one.) The cost: one signature for a key the server then
+ * refuses. Keys held by an agent are still asked about first (their public
+ * half is all ssh2 has). If signing fails here, the request goes out
+ * unsigned, so ssh2's own path reports the failure. Patched on ssh2's
+ * Protocol class once; left as it is if it lacks the expected method.
  */
 function signFirstPublicKeyRequest(): void {
   const prototype = (ProtocolFile as { prototype?: unknown }).prototype as
