@@ -1260,8 +1260,11 @@ Deno.test("ProxyJump: a jump host that never opens the channel fails within the 
   }
 });
 
-Deno.test("host key announcement (hostkeys-00): taken without asking the server for proofs", async () => {
-  const keys = await createClientKeys();
+/**
+ * One sshd logging at DEBUG3 to a file, where what the client asked for
+ * shows, and a known_hosts file with its key.
+ */
+async function startLoggingSshd(keys: ClientKeys) {
   const log = join(keys.dir, "sshd.log");
   const cluster = await startSshd({
     count: 1,
@@ -1269,9 +1272,28 @@ Deno.test("host key announcement (hostkeys-00): taken without asking the server 
     logLevel: "DEBUG3",
     logFile: log,
   });
+  const knownHosts = join(keys.dir, "known_hosts");
   try {
-    const knownHosts = join(keys.dir, "known_hosts");
     await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  return {
+    cluster,
+    knownHosts,
+    /** Stops sshd; its whole log. */
+    async stopAndReadLog(): Promise<string> {
+      await cluster.stop();
+      return await Deno.readTextFile(log);
+    },
+  };
+}
+
+Deno.test("host key announcement (hostkeys-00): taken without asking the server for proofs", async () => {
+  const keys = await createClientKeys();
+  const { cluster, knownHosts, stopAndReadLog } = await startLoggingSshd(keys);
+  try {
     // A keepalive a second: a global request from the client that sshd must
     // log, so the log is shown to record what the client asks.
     const settings = settingsFor(
@@ -1284,8 +1306,7 @@ Deno.test("host key announcement (hostkeys-00): taken without asking the server 
       await tryConnect(settings, knownHosts, {}, {}, "sleep 1.5; echo done"),
       "done",
     );
-    await cluster.stop();
-    const sshdLog = await Deno.readTextFile(log);
+    const sshdLog = await stopAndReadLog();
     assert.match(sshdLog, /notify_hostkeys: sent \d+ hostkeys/);
     assert.match(sshdLog, /rtype keepalive@openssh\.com/);
     assert.doesNotMatch(sshdLog, /hostkeys-prove-00@openssh\.com/);
@@ -1307,16 +1328,8 @@ Deno.test("publickey: a key held here signs its first request, without asking th
     await Deno.readTextFile(`${rsa}.pub`),
     { append: true },
   );
-  const log = join(keys.dir, "sshd.log");
-  const cluster = await startSshd({
-    count: 1,
-    keys,
-    logLevel: "DEBUG3",
-    logFile: log,
-  });
+  const { cluster, knownHosts, stopAndReadLog } = await startLoggingSshd(keys);
   try {
-    const knownHosts = join(keys.dir, "known_hosts");
-    await Deno.writeTextFile(knownHosts, cluster.knownHosts);
     const loginWith = (identityFiles: string[]) =>
       tryConnect(
         settingsFor(cluster.addresses[0], cluster.port, cluster.user, {
@@ -1331,8 +1344,7 @@ Deno.test("publickey: a key held here signs its first request, without asking th
     assert.equal(await loginWith([rsa]), "in");
     // A refused signed request falls through to the next key.
     assert.equal(await loginWith([keys.unauthorizedKey, keys.key]), "in");
-    await cluster.stop();
-    const sshdLog = await Deno.readTextFile(log);
+    const sshdLog = await stopAndReadLog();
     const signed = sshdLog.match(/publickey have \S+ signature/g) ?? [];
     assert.equal(signed.length, 4, "one signed request per key tried");
     assert.match(sshdLog, /publickey have rsa-sha2-(256|512) signature/);
