@@ -92,10 +92,15 @@ Deno.test("a bad SESSIONS_BACKEND stops only the local commands that would use i
     "sessions: SESSIONS_BACKEND is 'byobu', which is not a backend (set it to tmux, screen, zellij, or unset it)\n",
   );
   // A typed --backend does not need the variable.
-  const typed = await runSessions(["list", "--backend", "tmux", "--json"], {
-    env: { ...env, TMUX_TMPDIR: await Deno.makeTempDir() },
-  });
-  assert.equal(typed.code, 0, typed.stderr);
+  const tmuxDir = await Deno.makeTempDir();
+  try {
+    const typed = await runSessions(["list", "--backend", "tmux", "--json"], {
+      env: { ...env, TMUX_TMPDIR: tmuxDir },
+    });
+    assert.equal(typed.code, 0, typed.stderr);
+  } finally {
+    await Deno.remove(tmuxDir, { recursive: true });
+  }
 });
 
 Deno.test("when the reader of standard output goes away, list ends quietly with 1", async () => {
