@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { RUNTIME_FLAGS } from "../scripts/runtime-flags.ts";
 import { tidyCommanderMessage } from "../cli/app.ts";
 import { runSessions, sessionsArgv } from "./helpers/sessions.ts";
+import { PrivateTmux } from "./helpers/tmux.ts";
 import { VERSION } from "../cli/version.ts";
 
 Deno.test("the deno.json sessions task runs main.ts with exactly the shared runtime flags", async () => {
@@ -92,24 +93,24 @@ Deno.test("a bad SESSIONS_BACKEND stops only the local commands that would use i
     "sessions: SESSIONS_BACKEND is 'byobu', which is not a backend (set it to tmux, screen, zellij, or unset it)\n",
   );
   // A typed --backend does not need the variable.
-  const tmuxDir = await Deno.makeTempDir();
+  const tmux = await PrivateTmux.create();
   try {
     const typed = await runSessions(["list", "--backend", "tmux", "--json"], {
-      env: { ...env, TMUX_TMPDIR: tmuxDir },
+      env: { ...env, ...tmux.env() },
     });
     assert.equal(typed.code, 0, typed.stderr);
   } finally {
-    await Deno.remove(tmuxDir, { recursive: true });
+    await tmux.dispose();
   }
 });
 
 Deno.test("when the reader of standard output goes away, list ends quietly with 1", async () => {
   const [command, ...args] = sessionsArgv();
-  const tmuxDir = await Deno.makeTempDir();
+  const tmux = await PrivateTmux.create();
   try {
     const child = new Deno.Command(command, {
       args: [...args, "list", "--json"],
-      env: { TMUX_TMPDIR: tmuxDir, NO_COLOR: "1" },
+      env: { ...tmux.env(), NO_COLOR: "1" },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -123,6 +124,6 @@ Deno.test("when the reader of standard output goes away, list ends quietly with 
     assert.equal(stderr, "");
     assert.equal(status.code, 1);
   } finally {
-    await Deno.remove(tmuxDir, { recursive: true });
+    await tmux.dispose();
   }
 });
