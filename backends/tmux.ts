@@ -47,8 +47,7 @@ export function parseTmuxSessions(
   inside: TmuxLocation | null,
 ): Session[] {
   const sessions: Session[] = [];
-  for (const line of output.split("\n")) {
-    if (line === "") continue;
+  for (const line of sessionLines(output)) {
     const fields = line.split("\t");
     if (fields.length < 7) {
       throw new BackendError(
@@ -78,6 +77,42 @@ export function parseTmuxSessions(
     });
   }
   return sessions;
+}
+
+/**
+ * One string per session. tmux prints a session's directory raw, so a
+ * directory made outside `sessions` with a newline in it continues its
+ * session on the next line. Every session's line starts with its id (`$N`
+ * and a tab); a line that does not, but still holds the tab before the name
+ * (tmux escapes a name's own newlines), belongs to the one before.
+ */
+function sessionLines(output: string): string[] {
+  const lines: string[] = [];
+  for (const line of output.replace(/\n$/, "").split("\n")) {
+    if (lines.length > 0 && !/^\$\d+\t/.test(line) && line.includes("\t")) {
+      lines[lines.length - 1] += `\n${line}`;
+    } else if (line !== "") {
+      lines.push(line);
+    }
+  }
+  return lines;
+}
+
+/**
+ * From `list-clients -F '#{client_activity}<TAB>#{client_name}'`, the
+ * name of the latest active client, or null when there is none.
+ */
+export function latestClient(output: string): string | null {
+  let latest: { activity: number; name: string } | null = null;
+  for (const line of output.split("\n")) {
+    const tab = line.indexOf("\t");
+    if (tab < 0) continue;
+    const activity = Number(line.slice(0, tab));
+    if (latest === null || activity > latest.activity) {
+      latest = { activity, name: line.slice(tab + 1) };
+    }
+  }
+  return latest?.name ?? null;
 }
 
 /** tmux's two ways of saying there is no server (so no sessions). */
@@ -169,9 +204,13 @@ export class TmuxBackend implements Backend {
       options.name,
       "-c",
       options.directory,
-      // More than one word makes tmux exec the command itself; one word would go through `sh -c`.
+      // More than one word makes tmux exec the command itself; one word
+      // would go through `sh -c`. Not `env SHELL`: env takes a path with
+      // '=' in it for a variable and would print the environment instead.
       "--",
-      "/usr/bin/env",
+      "/bin/sh",
+      "-c",
+      'exec "$0"',
       options.shell,
     ]);
     if (result.code === 0) return;
@@ -187,8 +226,11 @@ export class TmuxBackend implements Backend {
 
   async attach(session: Session): Promise<number> {
     if (this.insideTmux()) {
+      const client = await this.clientOfCurrentSession("switch");
       const result = await this.tmux([
         "switch-client",
+        "-c",
+        client,
         "-t",
         sessionTarget(session),
       ]);
@@ -212,8 +254,43 @@ export class TmuxBackend implements Backend {
     if (!this.insideTmux()) {
       throw new BackendError("not-inside", "this is not inside tmux");
     }
-    const result = await this.tmux(["detach-client"]);
+    const client = await this.clientOfCurrentSession("detach");
+    const result = await this.tmux(["detach-client", "-t", client]);
     if (result.code !== 0) throw this.failure("detach", result);
+  }
+
+  /**
+   * The client showing the session this process runs in; of several, the
+   * latest active, as tmux itself picks. Named explicitly because tmux's
+   * own "current client" falls back to any client of the server when this
+   * session has none (a script in a detached session would detach or
+   * switch somebody else's terminal).
+   */
+  private async clientOfCurrentSession(
+    action: "detach" | "switch",
+  ): Promise<string> {
+    const sessionId = this.currentSessionName();
+    const result = sessionId === null ? null : await this.tmux([
+      "list-clients",
+      "-t",
+      sessionId,
+      "-F",
+      "#{client_activity}\t#{client_name}",
+    ]);
+    if (result !== null && result.code !== 0) {
+      throw this.failure("list the clients of this session", result);
+    }
+    const client = latestClient(result?.stdout ?? "");
+    if (client === null) {
+      throw new BackendError(
+        "not-inside",
+        "no terminal is attached to this tmux session",
+        action === "detach"
+          ? "there is nothing to detach"
+          : "run 'sessions attach' from a terminal",
+      );
+    }
+    return client;
   }
 
   async detachAll(session: Session): Promise<void> {
@@ -259,7 +336,9 @@ export class TmuxBackend implements Backend {
 
   private async tmux(args: string[]): Promise<ProcessResult> {
     try {
-      return await this.runner.run("tmux", args);
+      // -u: without a UTF-8 locale (cron, `env -i`, LC_ALL=C) tmux
+      // replaces the tabs of TMUX_LIST_FORMAT, and every non-ASCII name, with '_'.
+      return await this.runner.run("tmux", ["-u", ...args]);
     } catch (error) {
       throw this.notInstalledOr(error);
     }

@@ -153,7 +153,9 @@ export function sessionTable(
     session.created
       ? formatAge(now.getTime() - session.created.getTime())
       : "-",
-    session.directory ? shortenHome(session.directory, home) : "-",
+    session.directory
+      ? escapeControl(shortenHome(session.directory, home))
+      : "-",
   ]);
   return formatTable(
     ["", "NAME", "BACKEND", "STATE", "WINDOWS", "CLIENTS", "AGE", "DIRECTORY"],
@@ -223,6 +225,15 @@ export async function runCreate(
 }
 
 async function existingDirectory(absolute: string): Promise<string> {
+  // tmux prints a session's directory raw, one session per line: a newline
+  // in it would split the listing that every later command reads.
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(absolute)) {
+    throw usageError(
+      `directory '${absolute}' contains a control character`,
+      "choose another with --directory",
+    );
+  }
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(absolute);
@@ -233,12 +244,25 @@ async function existingDirectory(absolute: string): Promise<string> {
         "create it first or choose another with --directory",
       );
     }
-    throw error;
+    // Not a directory on the way, a name too long, no permission: the OS says which.
+    throw usageError(
+      `cannot use directory '${absolute}': ${osReason(error)}`,
+      "choose another with --directory",
+    );
   }
   if (!info.isDirectory) {
-    throw usageError(`'${absolute}' is not a directory`);
+    throw usageError(
+      `'${absolute}' is not a directory`,
+      "choose a directory with --directory",
+    );
   }
   return absolute;
+}
+
+/** The OS's own words from a Deno error: "Not a directory (os error 20): stat '/x'" gives "Not a directory". */
+function osReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/ \(os error \d+\).*$/s, "");
 }
 
 /** SHELL as an absolute path: a bare name is looked up on PATH, like a shell would. */

@@ -181,3 +181,45 @@ Deno.test("attach inside another multiplexer nests and says so", async () => {
     }
   });
 });
+
+Deno.test("detach and attach run in a session without a terminal never touch another session's terminal", async () => {
+  await withAttachSetup(async ({ inner, terminal, line, attach, detach }) => {
+    await attach(["attach", "work"], "work");
+    await terminal.waitFor(/MARK-WORK/, TIMEOUT_MS);
+    // "other" has no client: a job running there types these, as cron or a script would.
+    const runInOther = async (args: string[]) => {
+      await inner.ok(["send-keys", "-t", "=other:", "clear", "Enter"]);
+      await inner.ok([
+        "send-keys",
+        "-t",
+        "=other:",
+        "-l",
+        `${line(args)} 2>&1; echo "rc=$?"`,
+      ]);
+      await inner.ok(["send-keys", "-t", "=other:", "Enter"]);
+      let pane = "";
+      await waitUntil(async () => {
+        // -J: the 80-column pane wraps the long command line and the message.
+        pane = await inner.ok(["capture-pane", "-p", "-J", "-t", "=other:"]);
+        return /rc=\d+/.test(pane);
+      }, TIMEOUT_MS);
+      return pane;
+    };
+
+    const detached = await runInOther(["detach"]);
+    assert.match(
+      detached,
+      /sessions: no terminal is attached to this tmux session \(there is nothing to detach\)/,
+    );
+    assert.match(detached, /rc=5/);
+    assert.equal(await clientsOf(inner, "work"), 1);
+
+    const switched = await runInOther(["attach", "work"]);
+    assert.match(switched, /no terminal is attached to this tmux session/);
+    assert.match(switched, /rc=5/);
+    assert.equal(await clientsOf(inner, "work"), 1);
+    assert.equal(await clientsOf(inner, "other"), 0);
+
+    assert.match(await detach(), /rc=0/);
+  });
+});

@@ -205,6 +205,23 @@ Deno.test("sessions over tmux: every refusal of create leaves nothing behind", a
         /is not a directory/,
       ],
       [
+        "a path through a file as directory",
+        [
+          "create",
+          "fresh",
+          "--directory",
+          join(workDir, "not-executable", "sub"),
+        ],
+        2,
+        /cannot use directory .*: Not a directory \(choose another/,
+      ],
+      [
+        "a directory with a newline",
+        ["create", "fresh", "--directory", join(workDir, "a\nb")],
+        2,
+        /contains a control character/,
+      ],
+      [
         "a shell that is not executable",
         ["create", "fresh", "--shell", join(workDir, "not-executable")],
         2,
@@ -414,5 +431,53 @@ Deno.test("sessions over tmux: a session named like an id ('$1') is killed, not 
     await tmux.ok(["new-session", "-d", "-s", "$1"]); // $2
     assertOk(await sessions(["kill", "--", "$1"]));
     assert.deepEqual((await tmux.sessionNames()).sort(), ["keep", "victim"]);
+  });
+});
+
+Deno.test("sessions over tmux: without a UTF-8 locale (LC_ALL=C, as under cron) every command still works", async () => {
+  await withTmux(async ({ tmux, workDir, env }) => {
+    // TMUX must be absent, not empty: tmux takes any TMUX for a UTF-8 client.
+    const { TMUX: _, ...inherited } = Deno.env.toObject();
+    const { TMUX: __, ...fixture } = env;
+    const base = { ...inherited, ...fixture, NO_COLOR: "1" };
+    const run = (args: string[], locale: Record<string, string>) =>
+      runSessions(args, {
+        env: { ...base, ...locale },
+        clearEnv: true,
+        cwd: workDir,
+      });
+    // The server starts in the user's UTF-8 locale; a job in the C locale talks to it.
+    const cLocale = { LC_ALL: "C", LC_CTYPE: "C", LANG: "C" };
+    assertOk(await run(["create", "café"], { LC_ALL: "C.UTF-8" }));
+    assertOk(await run(["create", "plain"], cLocale));
+    const listed = await run(["list", "--json"], cLocale);
+    assertOk(listed);
+    const rows: JsonRow[] = JSON.parse(listed.stdout);
+    assert.deepEqual(rows.map((row) => row.name).sort(), ["café", "plain"]);
+    assertOk(await run(["kill", "café"], cLocale));
+    assert.deepEqual(await tmux.sessionNames(), ["plain"]);
+  });
+});
+
+Deno.test("sessions over tmux: a shell whose path holds '=' is started as that shell", async () => {
+  await withTmux(async ({ tmux, workDir, sessions }) => {
+    const dir = join(workDir, "a=b");
+    await Deno.mkdir(dir);
+    const shell = join(dir, "sh");
+    await Deno.copyFile("/bin/sh", shell);
+    await Deno.chmod(shell, 0o755);
+    assertOk(await sessions(["create", "eq", "--shell", shell]));
+    // env(1) would have taken the path for a variable, printed the environment and ended the session.
+    await waitUntil(async () => {
+      const command = await tmux.ok([
+        "display-message",
+        "-p",
+        "-t",
+        "=eq:",
+        "#{pane_current_command}",
+      ]);
+      return command.trim() === "sh";
+    }, 10_000);
+    assert.deepEqual(await tmux.sessionNames(), ["eq"]);
   });
 });

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import {
   isNoServerMessage,
+  latestClient,
   parseTmuxEnv,
   parseTmuxSessions,
   tmuxNameProblem,
@@ -97,7 +98,44 @@ Deno.test("parseTmuxSessions", async (t) => {
       () => parseTmuxSessions("garbage\n", null),
       /unexpected line/,
     );
+    assert.throws(
+      () =>
+        parseTmuxSessions(
+          `$0\t0\t1795482248\t1\t${SOCKET}\t/work/main\twork\ngarbage\n`,
+          null,
+        ),
+      /unexpected line/,
+    );
   });
+});
+
+Deno.test("parseTmuxSessions: a directory with a newline (made outside sessions) stays with its session", () => {
+  // Recorded from tmux 3.3a: `new-session -c $'/tmp/rec-kXQl/a\nb'`, then one more session.
+  const socket = "/tmp/rec-kXQl/tmux-0/default";
+  const recorded = [
+    `$1\t0\t1795529985\t1\t${socket}\t/work/main\tafter`,
+    `$0\t0\t1795529985\t1\t${socket}\t/tmp/rec-kXQl/a`,
+    `b\tnlpath`,
+    "",
+  ].join("\n");
+  const sessions = parseTmuxSessions(recorded, null);
+  assert.deepEqual(
+    sessions.map((session) => [session.id, session.name, session.directory]),
+    [
+      ["$1", "after", "/work/main"],
+      ["$0", "nlpath", "/tmp/rec-kXQl/a\nb"],
+    ],
+  );
+});
+
+Deno.test("latestClient picks the latest active client, and null when there is none", () => {
+  // `list-clients -F '#{client_activity}\t#{client_name}'` with two terminals on one session.
+  assert.equal(
+    latestClient("1795530101\t/dev/pts/4\n1795530230\t/dev/pts/7\n"),
+    "/dev/pts/7",
+  );
+  assert.equal(latestClient("1795530101\t/dev/pts/4\n"), "/dev/pts/4");
+  assert.equal(latestClient(""), null);
 });
 
 Deno.test("parseTmuxEnv reads socket and session id, and ignores an empty TMUX", () => {
