@@ -182,13 +182,7 @@ export class Backends {
 
   private installed(name: BackendName): Backend {
     const backend = this.byName(name);
-    if (!backend.isInstalled()) {
-      throw new BackendError(
-        "not-installed",
-        `${name} is not installed`,
-        `install it with your package manager, e.g. apt-get install ${name}`,
-      );
-    }
+    if (!backend.isInstalled()) throw backend.notInstalled();
     return backend;
   }
 }

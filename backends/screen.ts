@@ -384,14 +384,16 @@ export class ScreenBackend implements Backend {
     return sty && dot > 0 ? sty.slice(dot + 1) : null;
   }
 
+  notInstalled(): BackendError {
+    return new BackendError(
+      "not-installed",
+      "GNU screen is not installed",
+      "install it, e.g. 'apt-get install screen' or 'brew install screen'",
+    );
+  }
+
   private requireInstalled(): void {
-    if (!this.isInstalled()) {
-      throw new BackendError(
-        "not-installed",
-        "GNU screen is not installed",
-        "install it, e.g. 'apt-get install screen'",
-      );
-    }
+    if (!this.isInstalled()) throw this.notInstalled();
   }
 
   /** One `screen -ls` (the listing is benchmarked: no process per session). */

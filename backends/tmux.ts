@@ -344,10 +344,16 @@ export class TmuxBackend implements Backend {
     }
   }
 
+  notInstalled(): BackendError {
+    return new BackendError(
+      "not-installed",
+      "tmux is not installed",
+      "install it, e.g. 'apt-get install tmux' or 'brew install tmux'",
+    );
+  }
+
   private notInstalledOr(error: unknown): unknown {
-    return error instanceof Deno.errors.NotFound
-      ? new BackendError("not-installed", "tmux is not on PATH")
-      : error;
+    return error instanceof Deno.errors.NotFound ? this.notInstalled() : error;
   }
 
   private failure(what: string, result: ProcessResult): BackendError {

@@ -65,6 +65,8 @@ export interface Backend {
   readonly name: BackendName;
   /** Whether the multiplexer's executable is on PATH (found without spawning it). */
   isInstalled(): boolean;
+  /** The error for "not installed", with this backend's own way to install it. */
+  notInstalled(): BackendError;
   /** Sessions of this backend; an empty list when no server runs. `all` adds exited/dead ones. */
   list(options: { all: boolean }): Promise<Session[]>;
   /** Why NAME cannot be a session name here, or null when it can. */

@@ -360,14 +360,16 @@ export class ZellijBackend implements Backend {
     return value !== undefined && value !== "";
   }
 
+  notInstalled(): BackendError {
+    return new BackendError(
+      "not-installed",
+      "zellij is not installed",
+      "install zellij 0.40 or later (https://zellij.dev/documentation/installation), or choose another --backend",
+    );
+  }
+
   private requireInstalled(): void {
-    if (!this.isInstalled()) {
-      throw new BackendError(
-        "not-installed",
-        "zellij is not installed",
-        "install zellij 0.40 or later, or choose another --backend",
-      );
-    }
+    if (!this.isInstalled()) throw this.notInstalled();
   }
 
   private async listings(): Promise<ZellijListing[]> {
