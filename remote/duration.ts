@@ -10,6 +10,12 @@ const UNIT_SECONDS: Record<string, number> = {
 };
 
 /**
+ * The longest wait `sessions` can time: a timer holds at most 2^31-1 ms
+ * (about 24.8 days) and fires at once when given more.
+ */
+export const MAX_DURATION_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/**
  * Seconds in a duration written as OpenSSH writes times: `30` (seconds),
  * `30s`, `2m`, `1h`, `1d`, `1w`, and sums like `1m30s`; units in either case.
  * Returns null when the text is not a duration.
@@ -32,6 +38,13 @@ export function parseDurationFlag(flag: string, text: string): number {
       "usage",
       `bad duration '${text}' for ${flag}`,
       "write a number of seconds, or 30s, 2m, 1h",
+    );
+  }
+  if (seconds > MAX_DURATION_SECONDS) {
+    throw new RemoteError(
+      "usage",
+      `duration '${text}' for ${flag} is longer than sessions can wait`,
+      "use at most 24d",
     );
   }
   return seconds;

@@ -15,7 +15,7 @@
  */
 
 import { join } from "node:path";
-import { parseDurationSeconds } from "./duration.ts";
+import { MAX_DURATION_SECONDS, parseDurationSeconds } from "./duration.ts";
 import { RemoteError } from "./errors.ts";
 import { MAX_FAN_OUT } from "./limits.ts";
 import { parseTargetList, type TargetGroups } from "./targets.ts";
@@ -63,10 +63,10 @@ function parsePositiveDuration(
   keyword: string,
 ): number {
   const seconds = parseDurationSeconds(value);
-  if (seconds === null || seconds === 0) {
+  if (seconds === null || seconds === 0 || seconds > MAX_DURATION_SECONDS) {
     throw lineError(
       where,
-      `${keyword} must be a duration above zero like 30, 30s, 2m or 1h, not '${value}'`,
+      `${keyword} must be a duration above zero and at most 24d, like 30, 30s, 2m or 1h, not '${value}'`,
     );
   }
   return seconds;

@@ -23,7 +23,7 @@
 import { createHash } from "node:crypto";
 import { isAbsolute, join } from "node:path";
 import { RemoteError } from "./errors.ts";
-import { parseDurationSeconds } from "./duration.ts";
+import { MAX_DURATION_SECONDS, parseDurationSeconds } from "./duration.ts";
 import { matchPattern, matchPatternList } from "./patterns.ts";
 import { parseTargetList } from "./targets.ts";
 import type { HostSettings, StrictHostKeyChecking, Target } from "./types.ts";
@@ -235,7 +235,8 @@ function parseTime(
   if (seconds === null) {
     throw configError(where, `${keyword}: bad time '${value}'`);
   }
-  return seconds;
+  // OpenSSH takes any length; past what a timer holds it means "never" here too.
+  return Math.min(seconds, MAX_DURATION_SECONDS);
 }
 
 function parsePortValue(value: string, where: string): number {

@@ -26,6 +26,12 @@ Deno.test("durations: seconds, units, sums; anything else refused", () => {
     () => parseDurationFlag("--timeout", "soon"),
     "bad duration 'soon' for --timeout",
   );
+  // A timer would fire at once past 2^31-1 ms (24.8 days).
+  assert.equal(parseDurationFlag("--timeout", "24d"), 24 * 86400);
+  assertUsageError(
+    () => parseDurationFlag("--timeout", "30d"),
+    "duration '30d' for --timeout is longer than sessions can wait",
+  );
 });
 
 Deno.test("sessions config file", async (t) => {
@@ -97,6 +103,7 @@ Deno.test("sessions config file", async (t) => {
     bad("\ntimeout soon", "/cfg:2: timeout must be a duration above zero");
     bad("timeout 0", "timeout must be a duration above zero");
     bad("connect-timeout 1x", "connect-timeout must be a duration");
+    bad("timeout 30d", "timeout must be a duration above zero and at most 24d");
     bad("user a b", "'user' takes one value, got 'a b'");
     bad("user bad;name", "bad user name 'bad;name'");
     bad("parallel", "/cfg:1: 'parallel' needs a value");

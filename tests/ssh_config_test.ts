@@ -4,6 +4,7 @@
  * files written to a temp dir.
  */
 import assert from "node:assert/strict";
+import { MAX_DURATION_SECONDS } from "../remote/duration.ts";
 import { join } from "node:path";
 import { RemoteError } from "../remote/errors.ts";
 import {
@@ -360,6 +361,22 @@ Match all
           settings.identityFiles[0],
           settings.userKnownHostsFiles[0],
         );
+      },
+    );
+
+    await t.step(
+      "a time longer than a timer holds means 'never' (OpenSSH takes any length)",
+      async () => {
+        const file = join(dir, "long.conf");
+        await Deno.writeTextFile(
+          file,
+          "Host long\n  ConnectTimeout 30d\n  ServerAliveInterval 5w\n",
+        );
+        const settings = loadSshConfig({ configFile: file, local }).resolve(
+          parseTargetList("long")[0],
+        );
+        assert.equal(settings.connectTimeout, MAX_DURATION_SECONDS);
+        assert.equal(settings.serverAliveInterval, MAX_DURATION_SECONDS);
       },
     );
 
