@@ -150,12 +150,32 @@ export class MissingMultiplexerError extends RemoteError {
   }
 }
 
+/**
+ * A server that answers but will not open a session channel or a terminal
+ * (MaxSessions, PermitTTY no, a forced command): connect's one line and 255.
+ */
+function refusedError(
+  hostLabel: string,
+  what: string,
+  cause: Error,
+): RemoteError {
+  return new RemoteError(
+    "unreachable",
+    `${hostLabel} refused ${what}: ${cause.message}`,
+    "the server's sshd_config limits it (PermitTTY, MaxSessions, ForceCommand)",
+  );
+}
+
 /** Runs COMMAND without a PTY and resolves to what it printed on stdout. */
-function execStdout(client: Client, command: string): Promise<string> {
+function execStdout(
+  client: Client,
+  command: string,
+  hostLabel: string,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     client.exec(command, (error, channel) => {
       if (error) {
-        reject(error);
+        reject(refusedError(hostLabel, "a session", error));
         return;
       }
       const decoder = new TextDecoder();
@@ -181,7 +201,11 @@ export async function pickRemoteBackend(
   wanted: BackendName | null,
 ): Promise<BackendName> {
   const found = parseProbeOutput(
-    await execStdout(client, probeCommand(wanted ? [wanted] : REMOTE_BACKENDS)),
+    await execStdout(
+      client,
+      probeCommand(wanted ? [wanted] : REMOTE_BACKENDS),
+      hostLabel,
+    ),
   );
   if (!found) throw new MissingMultiplexerError(hostLabel, wanted);
   return found;
@@ -204,7 +228,7 @@ function openPty(
   return new Promise((resolve, reject) => {
     const done = (error: Error | undefined, channel: ClientChannel) => {
       if (error) {
-        reject(error);
+        reject(refusedError(hostLabel, "a terminal", error));
         return;
       }
       const ended = new Promise<number>((resolveEnd, rejectEnd) => {

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Authenticator } from "../remote/auth.ts";
 import { type PtyTerminal, runInteractive } from "../remote/connect.ts";
 import { connect } from "../remote/connection.ts";
+import { RemoteError } from "../remote/errors.ts";
 import { KnownHostsFiles } from "../remote/known-hosts.ts";
 import {
   createClientKeys,
@@ -130,3 +131,79 @@ async function passesInput(dir: string, run: Run): Promise<void> {
   assert.equal(await run(command, reading), 0);
   assert.deepEqual(await Deno.readFile(file), bytes);
 }
+
+Deno.test("a server that refuses a terminal or a session is one RemoteError naming the host, not an internal error", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "sessions-crefuse-" });
+  const keys = await createClientKeys(join(dir));
+  try {
+    const session = { name: "work", backend: null };
+    const cases: [string, string[], typeof session | null, RegExp][] = [
+      [
+        "PermitTTY no",
+        ["PermitTTY no"],
+        null,
+        /^refusing refused a terminal: /,
+      ],
+      [
+        "MaxSessions 0",
+        ["MaxSessions 0"],
+        null,
+        /^refusing refused a terminal: .*open failed/,
+      ],
+      [
+        "MaxSessions 0, with --session (the multiplexer probe)",
+        ["MaxSessions 0"],
+        session,
+        /^refusing refused a session: .*open failed/,
+      ],
+    ];
+    for (const [what, extraConfig, session, message] of cases) {
+      await t.step(what, async () => {
+        const cluster = await startSshd({ count: 1, keys, extraConfig });
+        try {
+          const knownHosts = join(dir, "known_hosts");
+          await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+          const settings = testHostSettings(
+            cluster.addresses[0],
+            cluster.port,
+            cluster.user,
+            { identityFiles: [keys.key], userKnownHostsFiles: [knownHosts] },
+          );
+          const auth = new Authenticator({
+            agentSocket: null,
+            prompt: null,
+            askPassword: false,
+          });
+          await auth.load([settings]);
+          const connection = await connect(settings, {
+            auth,
+            knownHosts: new KnownHostsFiles(),
+            onUnknownHost: null,
+          });
+          try {
+            await assert.rejects(
+              runInteractive(connection.client, {
+                hostLabel: "refusing",
+                user: settings.user,
+                command: "true",
+                session,
+              }, recordingTerminal([])),
+              (error: unknown) => {
+                assert.ok(error instanceof RemoteError, String(error));
+                assert.equal(error.kind, "unreachable");
+                assert.match(error.message, message);
+                return true;
+              },
+            );
+          } finally {
+            connection.close();
+          }
+        } finally {
+          await cluster.stop();
+        }
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
