@@ -27,6 +27,7 @@ import { RemoteError } from "./errors.ts";
 import {
   blobKeyType,
   fingerprintSha256,
+  hostKeyBlobProblem,
   type KnownHostsFiles,
   type KnownHostsStore,
 } from "./known-hosts.ts";
@@ -238,6 +239,16 @@ async function judgeHostKey(
   });
   const policy = settings.strictHostKeyChecking;
   const name = hostKeyName(settings);
+  // Under every policy: a key in any but its one encoding could be a revoked key in disguise.
+  const malformed = hostKeyBlobProblem(key);
+  if (malformed !== null) {
+    return refused(
+      new RemoteError(
+        "host-key",
+        `${name} sent a malformed host key: ${malformed}`,
+      ),
+    );
+  }
   const keyType = blobKeyType(key) ?? "unknown";
   const check = store.check(name, keyType, key);
   // A recorded key goes on under every policy; the fingerprint is only for

@@ -58,6 +58,70 @@ export function blobKeyType(blob: Uint8Array): string | null {
   return new TextDecoder().decode(blob.subarray(4, 4 + length));
 }
 
+/**
+ * The fields after the type name in each key type's blob (RFC 4253 §6.6,
+ * RFC 5656 §3.1, RFC 8709 §4).
+ */
+const KEY_BLOB_FIELDS: Record<string, readonly ("string" | "mpint")[]> = {
+  "ssh-ed25519": ["string"],
+  "ssh-rsa": ["mpint", "mpint"],
+  "ssh-dss": ["mpint", "mpint", "mpint", "mpint"],
+  "ecdsa-sha2-nistp256": ["string", "string"],
+  "ecdsa-sha2-nistp384": ["string", "string"],
+  "ecdsa-sha2-nistp521": ["string", "string"],
+};
+
+/**
+ * Why a server's host key blob is not the one encoding of its key, or null.
+ * known_hosts lines are compared byte for byte, and ssh2 verifies a
+ * signature with a key parsed leniently (bytes after an ed25519 or ECDSA key
+ * ignored, the curve name unchecked): a server holding a revoked key could
+ * append a byte and no longer match its @revoked line. OpenSSH parses
+ * strictly and compares parsed keys; refusing every other encoding here
+ * gives the same result. Types this does not know are left to ssh2.
+ */
+export function hostKeyBlobProblem(blob: Uint8Array): string | null {
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  let offset = 0;
+  const next = (): Uint8Array | null => {
+    if (offset + 4 > blob.length) return null;
+    const length = view.getUint32(offset);
+    if (offset + 4 + length > blob.length) return null;
+    const field = blob.subarray(offset + 4, offset + 4 + length);
+    offset += 4 + length;
+    return field;
+  };
+  const typeBytes = next();
+  if (typeBytes === null) return "it is truncated";
+  const type = new TextDecoder().decode(typeBytes);
+  const fields = KEY_BLOB_FIELDS[type];
+  if (!fields) return null;
+  const values: Uint8Array[] = [];
+  for (const kind of fields) {
+    const value = next();
+    if (value === null) return "it is truncated";
+    if (
+      kind === "mpint" && value.length > 0 &&
+      ((value[0] & 0x80) !== 0 ||
+        (value[0] === 0 && (value.length === 1 || value[1] < 0x80)))
+    ) {
+      return "a number in it is negative or padded";
+    }
+    values.push(value);
+  }
+  if (offset !== blob.length) return "it has bytes after the key";
+  if (type === "ssh-ed25519" && values[0].length !== 32) {
+    return "its ed25519 key is not 32 bytes";
+  }
+  if (
+    type.startsWith("ecdsa-sha2-") &&
+    new TextDecoder().decode(values[0]) !== type.slice("ecdsa-sha2-".length)
+  ) {
+    return "its curve does not match its type";
+  }
+  return null;
+}
+
 // ------------------------------------------------- hashed names: HMAC-SHA1
 
 /** HMAC-SHA1 keyed with the salt, with the key's inner and outer SHA-1 states precomputed. */

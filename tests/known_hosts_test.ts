@@ -8,6 +8,7 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import {
   fingerprintSha256,
+  hostKeyBlobProblem,
   KnownHostsFiles,
   parseKnownHosts,
 } from "../remote/known-hosts.ts";
@@ -328,6 +329,147 @@ Deno.test("known_hosts", async (t) => {
         () =>
           new KnownHostsFiles().store([], [plainFile]).add("x", a.type, a.blob),
         /UserKnownHostsFile is none/,
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("hostKeyBlobProblem accepts real keys as ssh-keygen writes them and refuses every other encoding", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "sessions-blob-" });
+  try {
+    const blobs: Record<string, Uint8Array> = {};
+    for (
+      const [type, bits] of [
+        ["ed25519", ""],
+        ["ecdsa", "256"],
+        ["ecdsa", "384"],
+        ["ecdsa", "521"],
+        ["rsa", "2048"],
+      ]
+    ) {
+      const file = `${dir}/${type}${bits}`;
+      const made = await new Deno.Command("ssh-keygen", {
+        args: [
+          "-q",
+          "-t",
+          type,
+          ...(bits ? ["-b", bits] : []),
+          "-N",
+          "",
+          "-f",
+          file,
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+      const [name, base64] = (await Deno.readTextFile(`${file}.pub`)).split(
+        " ",
+      );
+      blobs[name] = new Uint8Array(Buffer.from(base64, "base64"));
+    }
+    const concat = (...parts: Uint8Array[]) => {
+      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      let at = 0;
+      for (const part of parts) {
+        out.set(part, at);
+        at += part.length;
+      }
+      return out;
+    };
+    const sshString = (bytes: Uint8Array) => {
+      const out = new Uint8Array(4 + bytes.length);
+      new DataView(out.buffer).setUint32(0, bytes.length);
+      out.set(bytes, 4);
+      return out;
+    };
+    const text = (value: string) => new TextEncoder().encode(value);
+
+    await t.step("real keys of every type pass", () => {
+      assert.deepEqual(Object.keys(blobs).sort(), [
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "ssh-ed25519",
+        "ssh-rsa",
+      ]);
+      for (const [name, blob] of Object.entries(blobs)) {
+        assert.equal(hostKeyBlobProblem(blob), null, name);
+      }
+    });
+
+    await t.step("bytes appended after any key are refused", () => {
+      for (const [name, blob] of Object.entries(blobs)) {
+        const longer = concat(blob, sshString(text("A")));
+        assert.equal(
+          hostKeyBlobProblem(longer),
+          "it has bytes after the key",
+          name,
+        );
+      }
+    });
+
+    await t.step("a truncated key is refused", () => {
+      const blob = blobs["ssh-ed25519"];
+      assert.equal(
+        hostKeyBlobProblem(blob.subarray(0, blob.length - 1)),
+        "it is truncated",
+      );
+    });
+
+    await t.step("an ed25519 key of the wrong length is refused", () => {
+      const blob = concat(
+        sshString(text("ssh-ed25519")),
+        sshString(new Uint8Array(33)),
+      );
+      assert.equal(hostKeyBlobProblem(blob), "its ed25519 key is not 32 bytes");
+    });
+
+    await t.step(
+      "an ECDSA key whose curve name does not match its type is refused",
+      () => {
+        const blob = blobs["ecdsa-sha2-nistp256"];
+        const curveAt = 4 + "ecdsa-sha2-nistp256".length;
+        const swapped = blob.slice();
+        swapped.set(text("nistp384"), curveAt + 4);
+        assert.equal(
+          hostKeyBlobProblem(swapped),
+          "its curve does not match its type",
+        );
+      },
+    );
+
+    await t.step(
+      "an RSA modulus padded with an extra zero byte is refused",
+      () => {
+        const blob = blobs["ssh-rsa"];
+        const view = new DataView(
+          blob.buffer,
+          blob.byteOffset,
+          blob.byteLength,
+        );
+        const typeEnd = 4 + view.getUint32(0);
+        const exponentEnd = typeEnd + 4 + view.getUint32(typeEnd);
+        const modulus = blob.subarray(exponentEnd + 4);
+        const padded = concat(
+          blob.subarray(0, exponentEnd),
+          sshString(concat(new Uint8Array([0]), modulus)),
+        );
+        assert.equal(
+          hostKeyBlobProblem(padded),
+          "a number in it is negative or padded",
+        );
+      },
+    );
+
+    await t.step("types it does not know are left to ssh2", () => {
+      assert.equal(
+        hostKeyBlobProblem(
+          concat(sshString(text("ssh-ed448")), sshString(new Uint8Array(57))),
+        ),
+        null,
       );
     });
   } finally {
