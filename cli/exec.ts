@@ -224,7 +224,9 @@ async function selectRunTargets(
   }
   const included: Target[] = [];
   if (flags.targets !== undefined) {
-    included.push(...parseTargetList(flags.targets, groups));
+    for (const target of parseTargetList(flags.targets, groups)) {
+      included.push(target);
+    }
   }
   if (flags.targetsFile !== undefined) {
     let content: string;
@@ -242,7 +244,9 @@ async function selectRunTargets(
         "check the path",
       );
     }
-    included.push(...parseTargetsFile(content, flags.targetsFile, groups));
+    for (const target of parseTargetsFile(content, flags.targetsFile, groups)) {
+      included.push(target);
+    }
   }
   const excluded = flags.exclude === undefined
     ? []

@@ -74,6 +74,8 @@ function parsePort(text: string, token: string): number {
   return Number(text);
 }
 
+const MAX_RANGE_DIGITS = 15;
+
 /** `01-03,7` → ["01","02","03","7"], keeping the width of a zero-padded start. */
 function expandRangeSpec(spec: string, token: string): string[] {
   const values: string[] = [];
@@ -83,6 +85,15 @@ function expandRangeSpec(spec: string, token: string): string[] {
       throw usage(`bad range '[${spec}]' in target '${token}'`, RANGE_HINT);
     }
     const [, first, last] = match;
+    // Past 2^53 the numbers lose precision and the loop below would never end.
+    if (
+      first.length > MAX_RANGE_DIGITS || (last?.length ?? 0) > MAX_RANGE_DIGITS
+    ) {
+      throw usage(
+        `range '[${spec}]' in target '${token}' has a number longer than ${MAX_RANGE_DIGITS} digits`,
+        RANGE_HINT,
+      );
+    }
     if (last === undefined) {
       values.push(first);
       continue;
@@ -249,7 +260,7 @@ function expandList(
         ]),
       );
     } else {
-      targets.push(...parseItem(token));
+      for (const target of parseItem(token)) targets.push(target);
     }
   }
   return targets;
@@ -277,7 +288,7 @@ export function parseTargetsFile(
     const line = rawLine.replace(/#.*$/, "").trim();
     if (line === "") return;
     try {
-      targets.push(...parseTargetList(line, groups));
+      for (const target of parseTargetList(line, groups)) targets.push(target);
     } catch (error) {
       if (error instanceof RemoteError) {
         throw new RemoteError(

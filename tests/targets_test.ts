@@ -92,6 +92,15 @@ Deno.test("parseTargetList", async (t) => {
     );
     assertUsage(() => labels("web[5-1]"), "backwards range '5-1'");
     assertUsage(() => labels("web[1-99999]"), "more than");
+    // Past 2^53 the expansion loop never advanced (and filled memory).
+    assertUsage(
+      () => labels("web[9007199254740993-9007199254740995]"),
+      "has a number longer than 15 digits",
+    );
+    assertUsage(
+      () => labels("web[99999999999999999998]"),
+      "has a number longer than 15 digits",
+    );
     assertUsage(() => labels("a b"), "contains a space");
     assertUsage(() => labels("@"), "missing group name after '@'");
     assertUsage(() => labels("@-x"), "bad group name '@-x'");
@@ -110,6 +119,15 @@ Deno.test("parseTargetList", async (t) => {
     assertUsage(() => labels("b c@d"), "contains a space");
     assertUsage(() => labels("a;b@c"), "bad user name 'a;b'");
   });
+});
+
+Deno.test("a list of many ranges expands without exhausting the stack", () => {
+  // 13 ranges of 10 000: spreading them into push() overflowed the call stack.
+  const line = Array.from({ length: 13 }, (_, i) => `r${i}-[1-10000]`).join(
+    ",",
+  );
+  assert.equal(parseTargetsFile(line, "big.txt").length, 130_000);
+  assert.equal(parseTargetList(line).length, 130_000);
 });
 
 Deno.test("parseTargetsFile: one per line, comments, blank lines, file:line errors", () => {
