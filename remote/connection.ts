@@ -23,6 +23,7 @@ import type {
   ServerHostKeyAlgorithm,
 } from "ssh2";
 import type { Authenticator, HostAuth } from "./auth.ts";
+import { MAX_DURATION_SECONDS } from "./duration.ts";
 import { RemoteError } from "./errors.ts";
 import {
   blobKeyType,
@@ -462,9 +463,11 @@ function connectTimeoutMs(
   settings: HostSettings,
   options: ConnectOptions,
 ): number {
-  return settings.connectTimeout !== null
-    ? settings.connectTimeout * 1000
-    : options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  if (settings.connectTimeout === null) {
+    return options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  }
+  // ConnectTimeout 0 is "no limit" to OpenSSH: the longest wait a timer holds.
+  return (settings.connectTimeout || MAX_DURATION_SECONDS) * 1000;
 }
 
 /**

@@ -304,6 +304,10 @@ function parseOption(
   where: string,
 ): ConfigValue | null {
   const one = args[0];
+  // As ssh: a keyword that takes one value refuses more, rather than drop them.
+  if (args.length > 1 && SINGLE_VALUE_KEYWORDS.has(keyword)) {
+    throw configError(where, `${keyword}: extra arguments at end of line`);
+  }
   switch (keyword) {
     case "hostname":
     case "user":
@@ -324,10 +328,31 @@ function parseOption(
     case "identitiesonly":
       return { key: keyword, value: parseFlag(one, where, "IdentitiesOnly") };
     case "forwardagent": {
-      // Besides yes/no, OpenSSH accepts a socket path or $VAR to forward: that means "on".
       const lower = one.toLowerCase();
-      return { key: keyword, value: !(lower === "no" || lower === "false") };
+      if (lower === "yes" || lower === "true") {
+        return { key: keyword, value: true };
+      }
+      if (lower === "no" || lower === "false") {
+        return { key: keyword, value: false };
+      }
+      // OpenSSH forwards the agent at that socket (often a restricted one);
+      // forwarding the default agent instead would give away more.
+      throw configError(
+        where,
+        `ForwardAgent '${one}': forwarding an agent socket other than SSH_AUTH_SOCK is not supported; use yes or no`,
+      );
     }
+    case "revokedhostkeys":
+    case "knownhostscommand":
+      // Ignoring either would accept keys that OpenSSH refuses.
+      throw configError(
+        where,
+        `${
+          keyword === "revokedhostkeys"
+            ? "RevokedHostKeys"
+            : "KnownHostsCommand"
+        } is not supported by sessions, which would not refuse the keys it names; mark revoked keys with @revoked lines in known_hosts instead`,
+      );
     case "identityfile":
       return { key: keyword, value: one };
     case "userknownhostsfile":
@@ -349,6 +374,20 @@ function parseOption(
       return null;
   }
 }
+
+const SINGLE_VALUE_KEYWORDS = new Set([
+  "hostname",
+  "user",
+  "hostkeyalias",
+  "port",
+  "serveralivecountmax",
+  "connecttimeout",
+  "serveraliveinterval",
+  "identitiesonly",
+  "forwardagent",
+  "identityfile",
+  "stricthostkeychecking",
+]);
 
 /** `[ssh://][user@]host[:port]` of one ProxyJump hop. */
 function parseJumpHop(text: string, where: string): Target {
@@ -377,7 +416,7 @@ function globFiles(pattern: string): string[] {
     const regexp = new RegExp(
       "^" +
         segment.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*")
-          .replace(/\?/g, "[^/]") +
+          .replace(/\?/g, "[^/]").replace(/\[!/g, "[^") +
         "$",
     );
     const next: string[] = [];
@@ -601,7 +640,14 @@ function applyOption(collected: Collected, option: ConfigValue): void {
       collected.hostKeyAlias ??= option.value;
       break;
     case "proxycommand":
-      collected.proxyCommand ??= option.value;
+      // A ProxyJump seen first wins over a later ProxyCommand, as in OpenSSH
+      // (where `ProxyJump none` leaves a later ProxyCommand in force).
+      if (
+        collected.proxyJump === undefined ||
+        collected.proxyJump.toLowerCase() === "none"
+      ) {
+        collected.proxyCommand ??= option.value;
+      }
       break;
     case "port":
       collected.port ??= option.value;

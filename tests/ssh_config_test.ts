@@ -213,6 +213,13 @@ Host bastion.internal
 Host multi-jump
   ProxyJump u1@j1:2022,j2,ssh://u3@j3:23
 
+Host jumped-then-cmd
+  ProxyJump j1
+  ProxyCommand nc %h %p
+
+Host zero-timeout
+  ConnectTimeout 0
+
 Host nojump
   ProxyJump none
 Host nojump jumpy
@@ -302,7 +309,18 @@ Match all
       const nojump = await check("nojump");
       assert.deepEqual(nojump.proxyJump, []);
       await check("jumpy");
+      // A ProxyCommand after a ProxyJump is ignored, as by OpenSSH.
+      const jumped = await check("jumped-then-cmd");
+      assert.equal(jumped.proxyJump.length, 1);
+      assert.equal(jumped.proxyCommand, null);
     });
+
+    await t.step(
+      "ConnectTimeout 0 stays 0 (no limit, as OpenSSH)",
+      async () => {
+        assert.equal((await check("zero-timeout")).connectTimeout, 0);
+      },
+    );
 
     await t.step("ssh -G agrees on each hop resolved alone", async () => {
       await check("bastion.internal");
@@ -361,6 +379,30 @@ Match all
           settings.identityFiles[0],
           settings.userKnownHostsFiles[0],
         );
+      },
+    );
+
+    await t.step(
+      "Include globs negate a class with [!...], as glob(3)",
+      async () => {
+        await Deno.mkdir(join(dir, "neg"), { recursive: true });
+        await Deno.writeTextFile(
+          join(dir, "neg", "a.conf"),
+          "Host neg\n  User from-a\n",
+        );
+        await Deno.writeTextFile(
+          join(dir, "neg", "b.conf"),
+          "Host neg\n  User from-b\n",
+        );
+        const file = join(dir, "neg.conf");
+        await Deno.writeTextFile(file, `Include ${dir}/neg/[!a].conf\n`);
+        const settings = await assertSameAsSsh(
+          loadSshConfig({ configFile: file, local }),
+          file,
+          local,
+          "neg",
+        );
+        assert.equal(settings.user, "from-b");
       },
     );
 
@@ -495,6 +537,27 @@ Deno.test("ssh config: files chosen, relative Include, defaults from the session
         "StrictHostKeyChecking must be",
       );
       bad("Host a\n  ProxyJump a,b:x\n", "bad ProxyJump hop 'b:x'");
+      // ssh refuses these too ("extra arguments at end of line").
+      bad(
+        "Host a\n  User a b\n",
+        "bad:2: user: extra arguments at end of line",
+      );
+      bad(
+        'Host a\n  IdentityFile "/a b/c" /d\n',
+        "identityfile: extra arguments at end of line",
+      );
+      bad(
+        "Host a\n  ForwardAgent /run/restricted.sock\n",
+        "bad:2: ForwardAgent '/run/restricted.sock': forwarding an agent socket other than SSH_AUTH_SOCK is not supported",
+      );
+      bad(
+        "Host a\n  RevokedHostKeys ~/.ssh/revoked\n",
+        "RevokedHostKeys is not supported by sessions",
+      );
+      bad(
+        "Host a\n  KnownHostsCommand /bin/true\n",
+        "KnownHostsCommand is not supported by sessions",
+      );
       bad("Port\n", "no argument after 'port'");
       assert.throws(
         () => loadSshConfig({ local, configFile: join(home, "missing") }),
