@@ -398,7 +398,7 @@ const CATEGORY_WORDS: Record<OutcomeCategory, string> = {
  *     200 hosts: 196 succeeded, 2 failed, 1 unreachable, 1 timed out
  *       failed (exit 3): web[03,07]
  *       unreachable: web11 (connect ECONNREFUSED 127.0.0.11:22)
- *       timed out: web12 (no exit after 30s)
+ *       timed out: web12 (still running after 30s; stopped)
  */
 export function formatSummary(
   outcomes: readonly HostOutcome[],

@@ -24,7 +24,8 @@
  * the sshd process serving the connection, so a second channel on the same
  * connection signals the process groups of its sibling processes (TERM, then
  * KILL). The RFC 4254 "signal" request is sent too, but OpenSSH honours it
- * only for non-root logins.
+ * only for non-root logins. When neither works (the server refuses the
+ * second channel) the result says the command may still be running.
  */
 import { Buffer } from "node:buffer";
 import type { ClientChannel } from "ssh2";
@@ -205,6 +206,7 @@ function runCommand(
     let signal: string | null = null;
     let exited = false;
     let timedOut = false;
+    let droppedToStop = false;
     const timers: ReturnType<typeof setTimeout>[] = [];
 
     channel.on(
@@ -236,10 +238,20 @@ function runCommand(
       for (const timer of timers) clearTimeout(timer);
       let error: RemoteError | null = null;
       if (timedOut) {
-        error = new RemoteError(
-          "timeout",
-          `still running after ${formatDuration(options.timeoutMs!)}; stopped`,
-        );
+        const after = `still running after ${
+          formatDuration(options.timeoutMs!)
+        }`;
+        // Stopped when the server closed the channel itself (the command and
+        // whatever held its output ended); a channel that closed only because
+        // the connection was dropped proves nothing: without a PTY sshd
+        // leaves the command running.
+        error = !droppedToStop
+          ? new RemoteError("timeout", `${after}; stopped`)
+          : new RemoteError(
+            "timeout",
+            `${after}; could not stop it, so it may still be running`,
+            "the server refused the stop request (MaxSessions, ForceCommand, or no ps/kill there)",
+          );
       } else if (!exited) {
         error = new RemoteError(
           "unreachable",
@@ -263,12 +275,21 @@ function runCommand(
     }
 
     if (options.timeoutMs !== null) {
+      const stop = (signalName: "TERM" | "KILL") => {
+        // RFC 4254's own request, on the command's channel (OpenSSH honours
+        // it for logins other than root), and the stop command on another.
+        channel.signal(signalName);
+        signalCommand(connection, signalName);
+      };
       timers.push(setTimeout(() => {
         timedOut = true;
-        signalCommand(connection, "TERM");
+        stop("TERM");
         timers.push(setTimeout(() => {
-          signalCommand(connection, "KILL");
-          timers.push(setTimeout(() => connection.close(), STOP_GRACE_MS));
+          stop("KILL");
+          timers.push(setTimeout(() => {
+            droppedToStop = true;
+            connection.close();
+          }, STOP_GRACE_MS));
         }, STOP_GRACE_MS));
       }, options.timeoutMs));
     }

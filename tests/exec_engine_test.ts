@@ -386,6 +386,9 @@ Deno.test("exec engine against real sshds", async (t) => {
           assert.match(messages[3], /^unknown host key/);
           assert.match(messages[4], /HOST KEY CHANGED/);
           assert.match(messages[9], /connection lost/);
+          for (const stopped of [7, 8, 11]) {
+            assert.equal(messages[stopped], "still running after 8s; stopped");
+          }
           assert.equal(text(run.output[5][0]), "three\n");
           assert.equal(text(run.output[9][0]), "started\n");
           assert.equal(text(run.output[10][0]), "fine\n");
@@ -397,6 +400,47 @@ Deno.test("exec engine against real sshds", async (t) => {
           assert.equal(await remoteProcesses(`sleep ${marker}`), "");
         } finally {
           listener.close();
+        }
+      },
+    );
+
+    await t.step(
+      "a timeout whose stop the server refuses says the command may still run",
+      async () => {
+        // One session per connection: the stop command's channel is refused,
+        // and as root the RFC 4254 signal request is ignored.
+        const single = await startSshd({
+          count: 1,
+          keys,
+          extraConfig: ["MaxSessions 1"],
+        });
+        clusters.push(single);
+        const file = join(keys.dir, "known_hosts_single");
+        await Deno.writeTextFile(file, single.knownHosts);
+        const pidFile = join(keys.dir, "unstoppable.pid");
+        const run = await execRun(
+          [
+            testHostSettings(single.addresses[0], single.port, single.user, {
+              identityFiles: [keys.key],
+              userKnownHostsFiles: [file],
+            }),
+          ],
+          `echo $$ > ${pidFile}; exec sleep 60`,
+          { timeoutMs: 1000 },
+        );
+        const pid = Number((await Deno.readTextFile(pidFile)).trim());
+        try {
+          assert.equal(run.results[0].error?.kind, "timeout");
+          assert.equal(
+            run.results[0].error?.message,
+            "still running after 1s; could not stop it, so it may still be running",
+          );
+          // The claim is true: the command outlived the run.
+          Deno.kill(pid, "SIGKILL");
+        } finally {
+          try {
+            Deno.kill(pid, "SIGKILL");
+          } catch { /* already ended */ }
         }
       },
     );
