@@ -38,6 +38,7 @@ const REMOTE_EXIT_CODES: Record<RemoteErrorKind, ExitCodeValue> = {
   "auth": ExitCode.REMOTE_UNREACHABLE,
   "host-key": ExitCode.REMOTE_UNREACHABLE,
   "timeout": ExitCode.REMOTE_TIMEOUT,
+  "interrupted": ExitCode.INTERRUPTED,
 };
 
 /** The CliError for a known failure, or null for a bug (which main reports differently). */

@@ -342,7 +342,8 @@ export type OutcomeCategory =
   | "unreachable"
   | "refused"
   | "timed-out"
-  | "invalid";
+  | "invalid"
+  | "interrupted";
 
 /**
  * refused: the host answered but auth or the host key stopped us; invalid: a
@@ -361,16 +362,20 @@ export function categorize(outcome: HostOutcome): OutcomeCategory {
       return "timed-out";
     case "usage":
       return "invalid";
+    case "interrupted":
+      return "interrupted";
   }
 }
 
 /**
- * The exit code of a run: 7 when some host could not run the command
+ * The exit code of a run: 130 when it was interrupted (the caller gives the
+ * signal's own 128 + N), else 7 when some host could not run the command
  * (unreachable, refused, invalid settings), else 8 when some timed out, else
  * 6 when some command exited non-zero or was killed by a signal, else 0.
  */
 export function exitCodeFor(outcomes: readonly HostOutcome[]): ExitCodeValue {
   const categories = new Set(outcomes.map(categorize));
+  if (categories.has("interrupted")) return ExitCode.INTERRUPTED;
   if (
     categories.has("unreachable") || categories.has("refused") ||
     categories.has("invalid")
@@ -389,6 +394,7 @@ const CATEGORY_WORDS: Record<OutcomeCategory, string> = {
   "refused": "refused",
   "timed-out": "timed out",
   "invalid": "not started",
+  "interrupted": "interrupted",
 };
 
 /**

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { ExecFlags } from "./commands/exec.ts";
 import { DEFAULT_FAN_OUT } from "./commands/exec.ts";
 import { usageError } from "./errors.ts";
+import { ExitCode } from "./exit-codes.ts";
 import {
   type CollectedOutput,
   concatBytes,
@@ -26,7 +27,14 @@ import {
   type OutputStream,
   type Painter,
 } from "./exec-output.ts";
-import { formatError, paint, writeAll, writeErr, writeOut } from "./output.ts";
+import {
+  formatError,
+  onStdoutClosed,
+  paint,
+  writeAll,
+  writeErr,
+  writeOut,
+} from "./output.ts";
 import type { HostSettings, Target } from "../remote/types.ts";
 import { parseDurationFlag } from "../remote/duration.ts";
 import {
@@ -42,7 +50,12 @@ import {
 } from "../remote/connection.ts";
 import { execOnHosts } from "../remote/exec.ts";
 import { KnownHostsFiles } from "../remote/known-hosts.ts";
-import { PromptAborted, Terminal } from "./terminal.ts";
+import {
+  listenForExitSignals,
+  PromptAborted,
+  stopListening,
+  Terminal,
+} from "./terminal.ts";
 import {
   parseTargetList,
   parseTargetsFile,
@@ -81,12 +94,37 @@ export async function runExec(
       "host key checking is off (--no-host-key-check): connections can be intercepted",
     ));
   }
-  // Prompts (passphrases, --ask-pass, unknown host keys) only when standard input is a terminal.
-  const terminal = plan.stdin === null ? Terminal.open() : null;
-  const agentSocket = Deno.env.get("SSH_AUTH_SOCK") || null;
   const outcomes: (HostOutcome | undefined)[] = new Array(plan.hosts.length);
-  const sink = createSink(plan);
   let progress: Progress | null = null;
+  // First signal (or standard output closed): stop what runs, then the
+  // summary; a second signal ends at once.
+  const interrupt = new AbortController();
+  let interruptStatus: number | null = null;
+  const onInterrupt = (status: number, announce: boolean) => {
+    if (interruptStatus !== null) {
+      terminal?.restore();
+      Deno.exit(status);
+    }
+    interruptStatus = status;
+    if (announce) {
+      progress?.clear();
+      writeErr(formatError(
+        "interrupted: stopping the commands still running",
+        "interrupt again to quit at once",
+      ));
+    }
+    interrupt.abort();
+  };
+  // Prompts (passphrases, --ask-pass, unknown host keys) only when standard input is a terminal.
+  const terminal = plan.stdin === null
+    ? Terminal.open((status) => onInterrupt(status, true))
+    : null;
+  const signals = terminal === null
+    ? listenForExitSignals((status) => onInterrupt(status, true))
+    : [];
+  onStdoutClosed(() => onInterrupt(ExitCode.FAILURE, false));
+  const agentSocket = Deno.env.get("SSH_AUTH_SOCK") || null;
+  const sink = createSink(plan);
   try {
     const auth = new Authenticator({
       agentSocket,
@@ -103,6 +141,7 @@ export async function runExec(
         timeoutMs: plan.timeoutMs,
         connectTimeoutMs: plan.connectTimeoutMs,
         stdin: plan.stdin,
+        interrupt: interrupt.signal,
       },
       {
         auth,
@@ -135,11 +174,12 @@ export async function runExec(
   } finally {
     progress?.stop();
     terminal?.restore();
+    stopListening(signals);
   }
   sink.end();
   const finished = outcomes.filter((outcome) => outcome !== undefined);
   writeErr(formatSummary(finished, stderrPaint));
-  Deno.exitCode = exitCodeFor(finished);
+  Deno.exitCode = interruptStatus ?? exitCodeFor(finished);
 }
 
 async function planRun(command: string, flags: ExecFlags): Promise<ExecPlan> {

@@ -24,6 +24,11 @@ export const ExitCode = {
   REMOTE_UNREACHABLE: 7,
   /** exec: the command timed out on some host. */
   REMOTE_TIMEOUT: 8,
+  /**
+   * exec: interrupted by Ctrl-C (SIGINT); SIGHUP gives 129 and SIGTERM 143
+   * (128 + the signal's number, as shells report it).
+   */
+  INTERRUPTED: 130,
   /** connect: the connection was lost or could not be made (as ssh does). */
   CONNECTION_LOST: 255,
 } as const;

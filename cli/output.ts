@@ -25,17 +25,31 @@ export function paint(text: string, style: Style, stream: Stream): string {
   return colorEnabled(stream) ? `\x1b[${SGR[style]}m${text}\x1b[0m` : text;
 }
 
+let stdoutClosed: (() => void) | null = null;
+let stdoutGone = false;
+
+/**
+ * What to do when standard output's reader goes away, instead of ending the
+ * process: exec stops its remote commands first. Later output is dropped.
+ */
+export function onStdoutClosed(handler: () => void): void {
+  stdoutClosed = handler;
+}
+
 /**
  * Standard output. When its reader goes away (`sessions list | head`), end
- * at once and quietly with 1, as a tool killed by SIGPIPE would (exec's
- * remote commands end when their connections close).
+ * at once and quietly with 1, as a tool killed by SIGPIPE would, unless
+ * `onStdoutClosed` says otherwise.
  */
 export function writeOut(output: string | readonly Uint8Array[]): void {
+  if (stdoutGone) return;
   try {
     writeText(Deno.stdout, output);
   } catch (error) {
-    if (error instanceof Deno.errors.BrokenPipe) Deno.exit(1);
-    throw error;
+    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+    stdoutGone = true;
+    if (stdoutClosed === null) Deno.exit(1);
+    stdoutClosed();
   }
 }
 

@@ -18,6 +18,27 @@ const SIGNAL_EXIT: Partial<Record<Deno.Signal, number>> = {
   SIGTERM: 143,
 };
 
+/**
+ * Calls HANDLER with 128 + the signal's number on SIGHUP, SIGINT or
+ * SIGTERM (instead of ending the process); returns the listeners, for
+ * `stopListening`.
+ */
+export function listenForExitSignals(
+  handler: (status: number) => void,
+): [Deno.Signal, () => void][] {
+  return Object.entries(SIGNAL_EXIT).map(([signal, status]) => {
+    const listener = () => handler(status);
+    Deno.addSignalListener(signal as Deno.Signal, listener);
+    return [signal as Deno.Signal, listener];
+  });
+}
+
+export function stopListening(listeners: [Deno.Signal, () => void][]): void {
+  for (const [signal, listener] of listeners.splice(0)) {
+    Deno.removeSignalListener(signal, listener);
+  }
+}
+
 /** The user gave up at a prompt (Ctrl-D, end of input). */
 export class PromptAborted extends Error {
   constructor() {
@@ -32,6 +53,7 @@ export class Terminal implements PtyTerminal {
   /** Bytes read but not yet consumed (typed ahead of a prompt's end). */
   private pending: Uint8Array = new Uint8Array(0);
   private raw = false;
+  private asking = false;
   private readonly signalHandlers: [Deno.Signal, () => void][] = [];
   private closed = false;
 
@@ -42,16 +64,25 @@ export class Terminal implements PtyTerminal {
   /**
    * Takes over standard input (a terminal; check first) and installs the
    * exit guard: a signal restores the terminal and ends the process with
-   * 128 + its number. In raw mode Ctrl-C is a byte for the remote side.
+   * 128 + its number, or, with ON_SIGNAL, goes to it (except during a
+   * prompt, which always ends at once). In raw mode Ctrl-C is a byte for
+   * the remote side.
    */
-  static open(): Terminal {
+  static open(onSignal?: (status: number) => void): Terminal {
     const terminal = new Terminal();
-    for (const [signal, status] of Object.entries(SIGNAL_EXIT)) {
-      const handler = () => terminal.exitNow(status);
-      Deno.addSignalListener(signal as Deno.Signal, handler);
-      terminal.signalHandlers.push([signal as Deno.Signal, handler]);
-    }
+    terminal.signalHandlers.push(
+      ...listenForExitSignals((status) =>
+        onSignal && !terminal.prompting
+          ? onSignal(status)
+          : terminal.exitNow(status)
+      ),
+    );
     return terminal;
+  }
+
+  /** Whether a prompt is waiting for the user. */
+  get prompting(): boolean {
+    return this.asking;
   }
 
   size(): TerminalSize {
@@ -99,7 +130,12 @@ export class Terminal implements PtyTerminal {
   /** Asks QUESTION and returns the line typed (echoed), without its newline. */
   async ask(question: string): Promise<string> {
     this.say(question);
-    return await this.readLine(false);
+    this.asking = true;
+    try {
+      return await this.readLine(false);
+    } finally {
+      this.asking = false;
+    }
   }
 
   /** Asks QUESTION and returns what is typed without echoing it. */
@@ -107,9 +143,11 @@ export class Terminal implements PtyTerminal {
     this.say(question);
     const wasRaw = this.raw;
     this.setRaw(true);
+    this.asking = true;
     try {
       return await this.readLine(true);
     } finally {
+      this.asking = false;
       this.setRaw(wasRaw);
       this.say("\n");
     }
@@ -177,9 +215,7 @@ export class Terminal implements PtyTerminal {
     } catch { /* standard input already gone */ }
     this.reader?.cancel().catch(() => {});
     this.reader = null;
-    for (const [signal, handler] of this.signalHandlers.splice(0)) {
-      Deno.removeSignalListener(signal, handler);
-    }
+    stopListening(this.signalHandlers);
   }
 }
 

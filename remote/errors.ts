@@ -10,7 +10,9 @@ export type RemoteErrorKind =
   /** The host key is unknown (and not accepted), changed, or revoked. */
   | "host-key"
   /** The command ran longer than --timeout. */
-  | "timeout";
+  | "timeout"
+  /** The run was interrupted (Ctrl-C, SIGTERM, SIGHUP, output closed) before this host finished. */
+  | "interrupted";
 
 export class RemoteError extends Error {
   constructor(

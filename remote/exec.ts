@@ -56,6 +56,11 @@ export interface ExecOptions {
   connectTimeoutMs: number;
   /** Sent to every host's command, then end of input; null sends end of input at once. */
   stdin: Uint8Array | null;
+  /**
+   * When it fires, commands still running are stopped as on a timeout and
+   * hosts not yet running are not started; each ends as "interrupted".
+   */
+  interrupt?: AbortSignal;
 }
 
 export interface ExecContext {
@@ -205,7 +210,7 @@ function runCommand(
     let exitCode: number | null = null;
     let signal: string | null = null;
     let exited = false;
-    let timedOut = false;
+    let stoppedFor: "timeout" | "interrupted" | null = null;
     let droppedToStop = false;
     const timers: ReturnType<typeof setTimeout>[] = [];
 
@@ -237,19 +242,19 @@ function runCommand(
     channel.on("close", () => {
       for (const timer of timers) clearTimeout(timer);
       let error: RemoteError | null = null;
-      if (timedOut) {
-        const after = `still running after ${
-          formatDuration(options.timeoutMs!)
-        }`;
+      if (stoppedFor !== null) {
+        const after = stoppedFor === "timeout"
+          ? `still running after ${formatDuration(options.timeoutMs!)}; `
+          : "";
         // Stopped when the server closed the channel itself (the command and
         // whatever held its output ended); a channel that closed only because
         // the connection was dropped proves nothing: without a PTY sshd
         // leaves the command running.
         error = !droppedToStop
-          ? new RemoteError("timeout", `${after}; stopped`)
+          ? new RemoteError(stoppedFor, `${after}stopped`)
           : new RemoteError(
-            "timeout",
-            `${after}; could not stop it, so it may still be running`,
+            stoppedFor,
+            `${after}could not stop it, so it may still be running`,
             "the server refused the stop request (MaxSessions, ForceCommand, or no ps/kill there)",
           );
       } else if (!exited) {
@@ -274,24 +279,38 @@ function runCommand(
       channel.end();
     }
 
-    if (options.timeoutMs !== null) {
-      const stop = (signalName: "TERM" | "KILL") => {
-        // RFC 4254's own request, on the command's channel (OpenSSH honours
-        // it for logins other than root), and the stop command on another.
-        channel.signal(signalName);
-        signalCommand(connection, signalName);
-      };
+    const send = (signalName: "TERM" | "KILL") => {
+      // RFC 4254's own request, on the command's channel (OpenSSH honours
+      // it for logins other than root), and the stop command on another.
+      channel.signal(signalName);
+      signalCommand(connection, signalName);
+    };
+    const stop = (reason: "timeout" | "interrupted") => {
+      if (stoppedFor !== null) return;
+      stoppedFor = reason;
+      send("TERM");
       timers.push(setTimeout(() => {
-        timedOut = true;
-        stop("TERM");
+        send("KILL");
         timers.push(setTimeout(() => {
-          stop("KILL");
-          timers.push(setTimeout(() => {
-            droppedToStop = true;
-            connection.close();
-          }, STOP_GRACE_MS));
+          droppedToStop = true;
+          connection.close();
         }, STOP_GRACE_MS));
-      }, options.timeoutMs));
+      }, STOP_GRACE_MS));
+    };
+    if (options.timeoutMs !== null) {
+      timers.push(setTimeout(() => stop("timeout"), options.timeoutMs));
+    }
+    const interrupt = options.interrupt;
+    if (interrupt) {
+      const onInterrupt = () => stop("interrupted");
+      if (interrupt.aborted) onInterrupt();
+      else {
+        interrupt.addEventListener("abort", onInterrupt, { once: true });
+        channel.on(
+          "close",
+          () => interrupt.removeEventListener("abort", onInterrupt),
+        );
+      }
     }
   }
 }
@@ -410,9 +429,17 @@ async function execWith(
     }
     report(index, connectMs + performance.now() - started, outcome);
   };
+  const interrupted = () => options.interrupt?.aborted === true;
+  const notStarted = () =>
+    failed(
+      new RemoteError("interrupted", "not started"),
+    );
   const settle = async (index: number, host: Connected) => {
     if (host.status === "failed") {
       report(index, host.connectMs, failed(host.error));
+    } else if (interrupted()) {
+      host.connection.close();
+      report(index, host.connectMs, notStarted());
     } else {
       await run(index, host.connection, host.connectMs);
     }
@@ -455,10 +482,12 @@ async function execWith(
       confirm!,
     );
   await fanOut(hosts.length, options.parallel, async (index) => {
-    await settle(
-      index,
-      held.get(index) ?? await connectHost(hosts[index], direct),
-    );
+    const connected = held.get(index);
+    if (connected === undefined && interrupted()) {
+      report(index, 0, notStarted());
+      return;
+    }
+    await settle(index, connected ?? await connectHost(hosts[index], direct));
   });
   return results;
 }

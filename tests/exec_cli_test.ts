@@ -15,6 +15,7 @@ import {
 } from "./helpers/sshd.ts";
 import {
   runSessions,
+  sessionsArgv,
   type SessionsResult,
   sessionsShellLine,
 } from "./helpers/sessions.ts";
@@ -64,6 +65,48 @@ async function setUp(): Promise<Fixture & { cleanUp(): Promise<void> }> {
       await Deno.remove(keys.dir, { recursive: true });
     },
   };
+}
+
+/** `sessions exec` started in the background, for signals and early-closed output. */
+function spawnExec(fixture: Fixture, args: string[]): Deno.ChildProcess {
+  const [command, ...rest] = sessionsArgv();
+  return new Deno.Command(command, {
+    args: [...rest, "exec", "-F", fixture.config, ...args],
+    env: { NO_COLOR: "1", ...fixture.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+async function finish(
+  child: Deno.ChildProcess,
+): Promise<{ code: number; stderr: string }> {
+  const [status, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stderr).text(),
+    child.stdout.cancel().catch(() => {}),
+  ]);
+  return { code: status.code, stderr };
+}
+
+/** The processes on this machine (the loopback sshds run here) matching PATTERN. */
+async function remote(pattern: string): Promise<string> {
+  const output = await new Deno.Command("pgrep", {
+    args: ["-af", pattern],
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(output.stdout).trim().split("\n").filter(
+    (line) => line !== "" && !line.includes("pgrep"),
+  ).join("\n");
+}
+
+async function waitForRemote(pattern: string, count: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while ((await remote(pattern)).split("\n").filter(Boolean).length < count) {
+    if (Date.now() > deadline) throw new Error(`no ${count} × ${pattern}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 function exec(
@@ -322,6 +365,57 @@ Deno.test("sessions exec against real sshds", async (t) => {
       assert.equal(JSON.parse(result.stdout).error.kind, "timeout");
       assert.match(result.stderr, /1 host: 1 timed out\n/);
     });
+
+    await t.step(
+      "SIGINT or SIGTERM: running commands are stopped, the rest not started, a summary, 128 + N",
+      async (t) => {
+        for (
+          const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const
+        ) {
+          await t.step(signal, async () => {
+            const marker = `7${Math.floor(Math.random() * 1e6)}`;
+            const child = spawnExec(fixture, [
+              "--targets",
+              `${a},${b},${c}`,
+              "--parallel",
+              "2",
+              `sleep ${marker}`,
+            ]);
+            await waitForRemote(`^sleep ${marker}`, 2);
+            child.kill(signal);
+            const result = await finish(child);
+            assert.equal(result.code, status, result.stderr);
+            assert.match(
+              result.stderr,
+              /^sessions: interrupted: stopping the commands still running/,
+            );
+            assert.match(result.stderr, /3 hosts: 3 interrupted\n/);
+            assert.match(result.stderr, /interrupted: \S+ \(stopped\)\n/);
+            assert.match(result.stderr, /interrupted: \S+ \(not started\)\n/);
+            assert.equal(await remote(`^sleep ${marker}`), "");
+          });
+        }
+      },
+    );
+
+    await t.step(
+      "standard output closed early: the commands are stopped, exit 1",
+      async () => {
+        const marker = `8${Math.floor(Math.random() * 1e6)}`;
+        const child = spawnExec(fixture, [
+          "--targets",
+          a,
+          `echo first; sleep 1; echo second; sleep ${marker}`,
+        ]);
+        const reader = child.stdout.getReader();
+        await reader.read();
+        await reader.cancel();
+        const result = await finish(child);
+        assert.equal(result.code, 1, result.stderr);
+        assert.match(result.stderr, /1 host: 1 interrupted\n/);
+        assert.equal(await remote(`^sleep ${marker}`), "");
+      },
+    );
 
     await t.step("exit 7 wins over 8 and 6", async () => {
       const closed = `${a}:${closedPort(a)}`;

@@ -269,7 +269,7 @@ Deno.test("outdir names are filesystem-safe and distinct", () => {
   );
 });
 
-Deno.test("categories and exit code precedence 7 > 8 > 6 > 0", () => {
+Deno.test("categories and exit code precedence 130 > 7 > 8 > 6 > 0", () => {
   const ok = outcome("a");
   const failed = outcome("b", { exitCode: 3 });
   const killed = outcome("c", { exitCode: null, signal: "KILL" });
@@ -295,6 +295,16 @@ Deno.test("categories and exit code precedence 7 > 8 > 6 > 0", () => {
     ExitCode.REMOTE_UNREACHABLE,
   );
   assert.equal(exitCodeFor([unreachable, ok]), ExitCode.REMOTE_UNREACHABLE);
+  // An interrupted run says so above everything else.
+  const interrupted = outcome("g", {
+    exitCode: null,
+    error: { kind: "interrupted", message: "stopped" },
+  });
+  assert.equal(categorize(interrupted), "interrupted");
+  assert.equal(
+    exitCodeFor([unreachable, timedOut, interrupted]),
+    ExitCode.INTERRUPTED,
+  );
 });
 
 Deno.test("the summary counts each category and folds hosts per status", () => {
