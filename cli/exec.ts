@@ -128,7 +128,9 @@ export async function runExec(
   try {
     const auth = new Authenticator({
       agentSocket,
-      prompt: terminal && terminal.prompt,
+      // Asked on standard error, as ssh does; redirected, nobody would see
+      // the question, so an encrypted key is skipped with a note instead.
+      prompt: terminal && Deno.stderr.isTerminal() ? terminal.prompt : null,
       askPassword: flags.askPass === true,
     });
     await auth.load(plan.hosts);
@@ -186,10 +188,11 @@ async function planRun(command: string, flags: ExecFlags): Promise<ExecPlan> {
   if (command.trim() === "") {
     throw usageError("the remote command is empty", "give a command to run");
   }
-  if (flags.askPass && !Deno.stdin.isTerminal()) {
+  // The question goes to standard error: redirected, it would wait unseen.
+  if (flags.askPass && !(Deno.stdin.isTerminal() && Deno.stderr.isTerminal())) {
     throw usageError(
-      "--ask-pass needs a terminal on standard input",
-      "use a key or ssh-agent when the input is piped",
+      "--ask-pass needs a terminal on standard input and standard error",
+      "use a key or ssh-agent when either is redirected",
     );
   }
   const config = loadSessionsConfig();
@@ -247,8 +250,23 @@ async function planRun(command: string, flags: ExecFlags): Promise<ExecPlan> {
     connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
     mode,
     outdir: flags.outdir ?? null,
-    stdin: Deno.stdin.isTerminal() ? null : await readAll(Deno.stdin.readable),
+    stdin: Deno.stdin.isTerminal() ? null : await readStdin(),
   };
+}
+
+/** All of standard input; a directory or unreadable input is the user's to fix. */
+async function readStdin(): Promise<Uint8Array> {
+  try {
+    return await readAll(Deno.stdin.readable);
+  } catch (error) {
+    const reason = error instanceof Error
+      ? error.message.replace(/ \(os error \d+\).*$/s, "")
+      : String(error);
+    throw usageError(
+      `cannot read standard input: ${reason}`,
+      "redirect a file or a pipe into sessions exec, or nothing",
+    );
+  }
 }
 
 /** --targets, then --targets-file, minus --exclude; a usage error when nothing is left. */

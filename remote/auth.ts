@@ -194,7 +194,12 @@ export class Authenticator {
     if (this.#options.askPassword && this.#password === null) {
       const answer = await this.#ask("Password (for every host): ", false);
       if (answer === null) {
-        throw new RemoteError("auth", "no password given for --ask-pass");
+        // Nothing ran yet: the user gave up, as with any other usage choice.
+        throw new RemoteError(
+          "usage",
+          "no password given for --ask-pass",
+          "run again and type the password, or leave out --ask-pass",
+        );
       }
       this.#password = answer;
     }

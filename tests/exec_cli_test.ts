@@ -603,6 +603,39 @@ Deno.test("sessions exec against real sshds", async (t) => {
     });
 
     await t.step(
+      "a directory as standard input: one line, exit 2, nothing run",
+      async () => {
+        const [command, ...rest] = sessionsArgv();
+        // Deno cannot hand a directory over as stdin itself: a shell opens it.
+        const shell = await new Deno.Command("sh", {
+          args: [
+            "-c",
+            'exec "$@" < "$DIR"',
+            "sh",
+            command,
+            ...rest,
+            "exec",
+            "-F",
+            fixture.config,
+            "--targets",
+            a,
+            "cat",
+          ],
+          env: { NO_COLOR: "1", ...fixture.env, DIR: fixture.dir },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const stderr = new TextDecoder().decode(shell.stderr);
+        assert.equal(shell.code, 2, stderr);
+        assert.equal(
+          stderr,
+          "sessions: cannot read standard input: Is a directory (redirect a file or a pipe into sessions exec, or nothing)\n",
+        );
+        assert.equal(shell.stdout.length, 0);
+      },
+    );
+
+    await t.step(
       "an --outdir that cannot be written: one line, exit 2, nothing run",
       async (t) => {
         const file = join(fixture.dir, "a-file");
@@ -825,6 +858,37 @@ Deno.test("sessions exec against real sshds", async (t) => {
           const screen = await pty.waitFor(/status=\d/, 30_000);
           assert.match(screen, /3 hosts: 3 succeeded/);
           assert.match(screen, /status=0\b/);
+        } finally {
+          await pty.dispose();
+        }
+      },
+    );
+
+    await t.step(
+      "on a terminal with standard error redirected: no unseen passphrase question, the key is passed over",
+      async () => {
+        const log = join(fixture.dir, "stderr.log");
+        const pty = await Pty.start({
+          command: sessionsShellLine([
+            "exec",
+            "-F",
+            fixture.config,
+            "--key",
+            fixture.keys.encryptedKey,
+            "--targets",
+            a,
+            WHO,
+          ]) + ` 2>${log}; echo "status=$?"`,
+          env: { ...fixture.env, NO_COLOR: "1" },
+          cols: 160,
+        });
+        try {
+          // A question written to the redirected stderr would wait for ever.
+          const screen = await pty.waitFor(/status=\d/, 30_000);
+          const stderr = await Deno.readTextFile(log);
+          assert.doesNotMatch(stderr, /passphrase for key/);
+          // The config's plain key logs in; the encrypted one is passed over.
+          assert.match(screen, /status=0\b/, stderr);
         } finally {
           await pty.dispose();
         }
