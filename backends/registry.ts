@@ -154,6 +154,21 @@ export class Backends {
         "sessions list shows the sessions",
       );
     }
+    if (
+      matches.length > 1 && new Set(matches.map((m) => m.backend)).size === 1
+    ) {
+      // screen takes the same name twice; each has its own PID.NAME handle.
+      const backend = matches[0].backend;
+      throw new BackendError(
+        "exists",
+        `${backend} holds ${matches.length} sessions named '${name}': ${
+          matches.map((session) => session.id).join(", ")
+        }`,
+        `end the extra ones with screen itself, e.g. screen -S ${
+          matches[0].id
+        } -X quit`,
+      );
+    }
     if (matches.length > 1) {
       const names = matches.map((session) => session.backend);
       throw new BackendError(

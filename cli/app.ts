@@ -62,7 +62,7 @@ function configureRecursively(
         // A suggestion is already the thing to do.
         const hint = message.includes("(did you mean ")
           ? undefined
-          : `see '${help}'`;
+          : dashedNameHint(command, message) ?? `see '${help}'`;
         writeErr(formatError(message, hint));
       },
     });
@@ -78,6 +78,25 @@ function configureRecursively(
 }
 
 /** "error: unknown command 'lst'\n(Did you mean list?)" → "unknown command 'lst' (did you mean list?)" */
+/**
+ * For a command that takes a session NAME, an unknown option may be a name
+ * starting with '-': say how to pass it, as the README does.
+ */
+function dashedNameHint(
+  command: {
+    name(): string;
+    registeredArguments: readonly { name(): string }[];
+  },
+  message: string,
+): string | undefined {
+  const option = /^unknown option '(-[^']*)'/.exec(message)?.[1];
+  const takesName = command.registeredArguments.some((argument) =>
+    argument.name() === "name"
+  );
+  if (!option || !takesName) return undefined;
+  return `if '${option}' is a session name, put -- before it: sessions ${command.name()} -- ${option}`;
+}
+
 export function tidyCommanderMessage(text: string): string {
   return text
     .trim()

@@ -53,6 +53,22 @@ Deno.test("sessions as a process", async (t) => {
     },
   );
   await t.step(
+    "an unknown option where a session name goes says how to pass a name starting with '-'",
+    async () => {
+      const result = await runSessions(["kill", "-dev"]);
+      assert.equal(result.code, 2);
+      assert.equal(
+        result.stderr,
+        "sessions: unknown option '-dev' (if '-dev' is a session name, put -- before it: sessions kill -- -dev)\n",
+      );
+      const list = await runSessions(["list", "--bogus"]);
+      assert.equal(
+        list.stderr,
+        "sessions: unknown option '--bogus' (see 'sessions list --help')\n",
+      );
+    },
+  );
+  await t.step(
     "an invalid --backend is a usage error naming the choices",
     async () => {
       const result = await runSessions(["--backend", "byobu", "list"]);

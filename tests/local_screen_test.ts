@@ -343,3 +343,24 @@ Deno.test("a SCREENDIR screen refuses costs list only screen's rows", async (t) 
     assert.deepEqual(await screen.dispose(), []);
   }
 });
+
+Deno.test("sessions over screen: one name held twice by screen is named as such, with both handles", async () => {
+  await withScreen(async ({ screen, sessions }) => {
+    // screen itself takes a name twice; sessions refuses to.
+    await screen.screen(["-dmS", "dup", "/bin/sh"]);
+    await screen.screen(["-dmS", "dup", "/bin/sh"]);
+    await waitUntil(async () => (await screen.entries()).length === 2);
+    const ids = (await screen.entries()).map((entry) => entry.id).sort();
+    const refused = await sessions(["kill", "dup"]);
+    assertRefused(
+      refused,
+      4,
+      /^sessions: screen holds 2 sessions named 'dup': /,
+    );
+    for (const id of ids) {
+      assert.ok(refused.stderr.includes(id), refused.stderr);
+    }
+    assert.match(refused.stderr, /screen -S \d+\.dup -X quit/);
+    assert.equal((await screen.entries()).length, 2);
+  });
+});
