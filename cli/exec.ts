@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import type { ExecFlags } from "./commands/exec.ts";
 import { DEFAULT_FAN_OUT } from "./commands/exec.ts";
-import { usageError } from "./errors.ts";
+import { CliError, usageError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
 import {
   type CollectedOutput,
@@ -57,6 +57,7 @@ import {
   Terminal,
 } from "./terminal.ts";
 import {
+  foldHosts,
   parseTargetList,
   parseTargetsFile,
   selectTargets,
@@ -178,10 +179,11 @@ export async function runExec(
     terminal?.restore();
     stopListening(signals);
   }
-  sink.end();
+  const sinkFailure = sink.end();
   const finished = outcomes.filter((outcome) => outcome !== undefined);
   writeErr(formatSummary(finished, stderrPaint));
   Deno.exitCode = interruptStatus ?? exitCodeFor(finished);
+  if (sinkFailure) throw sinkFailure;
 }
 
 async function planRun(command: string, flags: ExecFlags): Promise<ExecPlan> {
@@ -471,8 +473,8 @@ class Progress {
 interface OutputSink {
   output(index: number, stream: OutputStream, chunk: Uint8Array): void;
   finished(index: number, outcome: HostOutcome): void;
-  /** After the last host, before the summary. */
-  end(): void;
+  /** After the last host, before the summary; a failure of its own to report after it. */
+  end(): CliError | null | void;
 }
 
 /** Lines mode: whole lines, prefixed with the host, as they arrive; stderr lines to stderr. */
@@ -559,28 +561,70 @@ class CollectingSink implements OutputSink {
 /** `--outdir`: DIR/NAME.stdout and .stderr as the bytes arrive, DIR/NAME.status at the end. */
 class OutdirSink implements OutputSink {
   readonly #names: string[];
+  readonly #labels: readonly string[];
   readonly #files: (Deno.FsFile | null)[][];
+  /** Hosts whose files could not be written, with the first reason. */
+  readonly #lost = new Map<number, string>();
 
   constructor(private readonly dir: string, labels: readonly string[]) {
     this.#names = outdirNames(labels);
+    this.#labels = labels;
     this.#files = labels.map(() => [null, null]);
   }
 
   output(index: number, stream: OutputStream, chunk: Uint8Array): void {
-    writeAll(this.#file(index, stream), chunk);
+    this.#guard(index, () => writeAll(this.#file(index, stream), chunk));
   }
 
   finished(index: number, outcome: HostOutcome): void {
-    for (const stream of ["stdout", "stderr"] as const) {
-      this.#file(index, stream).close();
-    }
-    Deno.writeTextFileSync(
-      join(this.dir, `${this.#names[index]}.status`),
-      formatStatusFile(outcome),
+    this.#guard(index, () => {
+      for (const stream of ["stdout", "stderr"] as const) {
+        this.#file(index, stream);
+      }
+      Deno.writeTextFileSync(
+        join(this.dir, `${this.#names[index]}.status`),
+        formatStatusFile(outcome),
+      );
+    });
+    this.#close(index);
+  }
+
+  /** Files that could not be written: a failure of this run, after its summary. */
+  end(): CliError | null {
+    if (this.#lost.size === 0) return null;
+    const [reason] = this.#lost.values();
+    return new CliError(
+      `could not write the --outdir files of ${
+        foldHosts([...this.#lost.keys()].map((index) => this.#labels[index]))
+      }: ${reason}`,
+      ExitCode.FAILURE,
+      "their output is incomplete; check the directory and the free space",
     );
   }
 
-  end(): void {}
+  /**
+   * Runs a write for host INDEX; a failure (directory removed, disk full,
+   * no file descriptors) loses that host's files, not the run: ssh2 would
+   * take an exception from its data handler for a broken connection.
+   */
+  #guard(index: number, write: () => void): void {
+    if (this.#lost.has(index)) return;
+    try {
+      write();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#lost.set(index, message.replace(/ \(os error \d+\)/, ""));
+      this.#close(index);
+    }
+  }
+
+  #close(index: number): void {
+    for (const file of this.#files[index].splice(0, 2, null, null)) {
+      try {
+        file?.close();
+      } catch { /* already closed */ }
+    }
+  }
 
   #file(index: number, stream: OutputStream): Deno.FsFile {
     const slot = stream === "stdout" ? 0 : 1;

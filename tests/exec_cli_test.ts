@@ -636,6 +636,36 @@ Deno.test("sessions exec against real sshds", async (t) => {
     );
 
     await t.step(
+      "--outdir removed mid-run: every host still ends, then one line and exit 1",
+      async () => {
+        const outdir = join(fixture.dir, "vanishing");
+        const child = spawnExec(fixture, [
+          "--targets",
+          `${a},${b}`,
+          "--parallel",
+          "--outdir",
+          outdir,
+          "echo one; sleep 1; echo two",
+        ]);
+        const first = join(outdir, `${a}.stdout`);
+        const deadline = Date.now() + 20_000;
+        while ((await Deno.stat(first).catch(() => null))?.size !== 4) {
+          if (Date.now() > deadline) throw new Error("no output arrived");
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await Deno.remove(outdir, { recursive: true });
+        const result = await finish(child);
+        assert.equal(result.code, 1, result.stderr);
+        assert.match(result.stderr, /^2 hosts: 2 succeeded\n/m);
+        assert.match(
+          result.stderr,
+          /^sessions: could not write the --outdir files of \S+: No such file or directory.*\(their output is incomplete/m,
+        );
+        assert.doesNotMatch(result.stderr, /internal error/);
+      },
+    );
+
+    await t.step(
       "an --outdir that cannot be written: one line, exit 2, nothing run",
       async (t) => {
         const file = join(fixture.dir, "a-file");
