@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { MAX_DURATION_SECONDS, parseDurationSeconds } from "./duration.ts";
 import { RemoteError } from "./errors.ts";
 import { MAX_FAN_OUT } from "./limits.ts";
-import { parseTargetList, type TargetGroups } from "./targets.ts";
+import { isUserName, parseTargetList, type TargetGroups } from "./targets.ts";
 
 export interface SessionsDefaults {
   /** Fan-out of a bare `--parallel`. */
@@ -127,7 +127,7 @@ export function parseSessionsConfig(
         break;
       case "user": {
         const user = single();
-        if (!/^[A-Za-z0-9._][A-Za-z0-9._-]*$/.test(user)) {
+        if (!isUserName(user)) {
           throw lineError(where, `bad user name '${user}'`);
         }
         defaults.user = user;

@@ -16,7 +16,13 @@ export type TargetGroups = ReadonlyMap<string, string>;
 /** More hosts than this from one item is almost surely a typo (`[1-100000]`). */
 const MAX_RANGE_SIZE = 10_000;
 
-const USER_PATTERN = /^[A-Za-z0-9._][A-Za-z0-9._-]*$/;
+/** An '@' inside is allowed, as OpenSSH allows it (`alice@corp.example@web1`: user `alice@corp.example`). */
+const USER_PATTERN = /^[A-Za-z0-9._](?:[A-Za-z0-9._-]|@(?=[A-Za-z0-9._-]))*$/;
+
+/** Whether USER can be a login name in a target or a config file. */
+export function isUserName(user: string): boolean {
+  return USER_PATTERN.test(user);
+}
 const HOST_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const IPV6_PATTERN = /^[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?$/;
 const GROUP_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
@@ -155,7 +161,7 @@ function parseItem(token: string): Target[] {
         ITEM_HINT,
       );
     }
-    if (!USER_PATTERN.test(user)) {
+    if (!isUserName(user)) {
       throw usage(
         `bad user name '${user}' in target '${token}'`,
         `a user name has ${NAME_CHARACTERS}, and does not start with '-'`,

@@ -109,6 +109,7 @@ Deno.test("parseTargetList", async (t) => {
     assertUsage(() => labels(":22"), "missing host name in target ':22'");
     assertUsage(() => labels("@h"), "unknown group");
     assertUsage(() => labels("x@@h"), "bad user name 'x@'");
+    assertUsage(() => labels("@x@h"), "bad");
     assertUsage(() => labels("u@h:"), "missing port after ':'");
     assertUsage(() => labels("w[1-[2]]"), "nested '['");
     assertUsage(() => labels("-h"), "bad host name '-h'");
@@ -119,6 +120,16 @@ Deno.test("parseTargetList", async (t) => {
     assertUsage(() => labels("b c@d"), "contains a space");
     assertUsage(() => labels("a;b@c"), "bad user name 'a;b'");
   });
+});
+
+Deno.test("a user name may hold '@', split at the last one as OpenSSH does", () => {
+  const [target] = parseTargetList("alice@corp.example@web1:2222");
+  assert.deepEqual([target.user, target.host, target.port], [
+    "alice@corp.example",
+    "web1",
+    2222,
+  ]);
+  assert.equal(target.label, "alice@corp.example@web1:2222");
 });
 
 Deno.test("a list of many ranges expands without exhausting the stack", () => {
