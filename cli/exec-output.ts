@@ -444,7 +444,8 @@ function summaryDetail(
     const head = category === "refused"
       ? `refused (${outcome.error.kind})`
       : CATEGORY_WORDS[category];
-    return `${head}\0${errorText(outcome.error)}`;
+    // Without the host's own details, many hosts share one line.
+    return `${head}\0${outcome.error.brief ?? errorText(outcome.error)}`;
   }
   const why = outcome.signal !== null
     ? `signal ${outcome.signal}`

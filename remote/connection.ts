@@ -185,6 +185,7 @@ function changedKeyError(
       `someone may be intercepting the connection to ${describeHost(settings)}`,
     `if the host's key really changed, remove the old line with ` +
       `'ssh-keygen -R "${name}" -f ${check.file}'`,
+    "HOST KEY CHANGED: someone may be intercepting the connections",
   );
 }
 
@@ -247,6 +248,8 @@ async function judgeHostKey(
       new RemoteError(
         "host-key",
         `${name} sent a malformed host key: ${malformed}`,
+        undefined,
+        "malformed host key",
       ),
     );
   }
@@ -291,6 +294,8 @@ async function judgeHostKey(
         new RemoteError(
           "host-key",
           `host key ${fingerprint} of ${name} is revoked (${check.file}:${check.line})`,
+          undefined,
+          "revoked host key",
         ),
       );
     case "cert-authority-unsupported":
@@ -300,6 +305,7 @@ async function judgeHostKey(
           `${name} is covered by an @cert-authority line (${check.file}:${check.line}); ` +
             "sessions does not check host certificates",
           `add the host's own key to known_hosts (ssh-keyscan -p ${settings.port} ${settings.hostname})`,
+          "covered by @cert-authority, which sessions does not check",
         ),
       );
   }
@@ -309,6 +315,7 @@ async function judgeHostKey(
         "host-key",
         `unknown host key for ${name} (${keyType} ${fingerprint}) and StrictHostKeyChecking is yes`,
         "add the key to known_hosts first, or use --accept-new",
+        "unknown host key and StrictHostKeyChecking is yes",
       ),
     );
   }
@@ -320,6 +327,7 @@ async function judgeHostKey(
           "host-key",
           `unknown host key for ${name} (${keyType} ${fingerprint})`,
           "check the fingerprint, then run again with --accept-new to record it",
+          "unknown host key; check the fingerprints, then run again with --accept-new",
         ),
       );
     }
@@ -336,6 +344,8 @@ async function judgeHostKey(
         new RemoteError(
           "host-key",
           `host key for ${name} (${keyType} ${fingerprint}) not accepted`,
+          undefined,
+          "host key not accepted",
         ),
       );
     }

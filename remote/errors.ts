@@ -19,6 +19,11 @@ export class RemoteError extends Error {
     readonly kind: RemoteErrorKind,
     message: string,
     readonly hint?: string,
+    /**
+     * What happened without this host's own details (name, fingerprint),
+     * so a summary can put many hosts on one line.
+     */
+    readonly brief?: string,
   ) {
     super(message);
     this.name = "RemoteError";

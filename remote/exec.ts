@@ -100,7 +100,9 @@ export interface ExecResult {
   signal: string | null;
   /** Connecting plus running (time spent waiting for the user's answer excluded). */
   durationMs: number;
-  error: { kind: RemoteErrorKind; message: string; hint?: string } | null;
+  error:
+    | { kind: RemoteErrorKind; message: string; hint?: string; brief?: string }
+    | null;
 }
 
 /** How long a timed-out command gets between TERM and KILL, and KILL and giving up. */
@@ -395,6 +397,7 @@ async function execWith(
           kind: error.kind,
           message: error.message,
           ...(error.hint ? { hint: error.hint } : {}),
+          ...(error.brief ? { brief: error.brief } : {}),
         }
         : null,
     };

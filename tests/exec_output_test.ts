@@ -307,6 +307,33 @@ Deno.test("categories and exit code precedence 130 > 7 > 8 > 6 > 0", () => {
   );
 });
 
+Deno.test("the summary folds host-key refusals by what happened, not by each host's key", () => {
+  const unknown = (label: string, fingerprint: string) =>
+    outcome(label, {
+      exitCode: null,
+      error: {
+        kind: "host-key",
+        message: `unknown host key for ${label} (ssh-ed25519 ${fingerprint})`,
+        hint:
+          "check the fingerprint, then run again with --accept-new to record it",
+        brief:
+          "unknown host key; check the fingerprints, then run again with --accept-new",
+      },
+    });
+  assert.equal(
+    formatSummary(
+      [
+        unknown("web01", "SHA256:aaa"),
+        unknown("web02", "SHA256:bbb"),
+        unknown("web03", "SHA256:ccc"),
+      ],
+      noPaint,
+    ),
+    "3 hosts: 3 refused\n" +
+      "  refused (host-key): web[01-03] (unknown host key; check the fingerprints, then run again with --accept-new)\n",
+  );
+});
+
 Deno.test("the summary counts each category and folds hosts per status", () => {
   const outcomes = [
     outcome("web01"),
