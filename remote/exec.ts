@@ -187,13 +187,17 @@ interface CommandOutcome {
   error: RemoteError | null;
 }
 
-/** Runs COMMAND on an open connection until it exits, times out or the link is lost. */
+/**
+ * Runs COMMAND on an open connection until it exits, times out or the link
+ * is lost. While it runs, its way to stop on an interrupt is in RUNNING.
+ */
 function runCommand(
   index: number,
   connection: SshConnection,
   command: string,
   options: ExecOptions,
   callbacks: ExecCallbacks,
+  running: Set<() => void>,
 ): Promise<CommandOutcome> {
   // Listeners go on inside exec's callback: a quick command's output, exit
   // status and close can arrive in the same packet batch as the channel.
@@ -302,17 +306,11 @@ function runCommand(
     if (options.timeoutMs !== null) {
       timers.push(setTimeout(() => stop("timeout"), options.timeoutMs));
     }
-    const interrupt = options.interrupt;
-    if (interrupt) {
-      const onInterrupt = () => stop("interrupted");
-      if (interrupt.aborted) onInterrupt();
-      else {
-        interrupt.addEventListener("abort", onInterrupt, { once: true });
-        channel.on(
-          "close",
-          () => interrupt.removeEventListener("abort", onInterrupt),
-        );
-      }
+    const onInterrupt = () => stop("interrupted");
+    if (options.interrupt?.aborted) onInterrupt();
+    else {
+      running.add(onInterrupt);
+      channel.on("close", () => running.delete(onInterrupt));
     }
   }
 }
@@ -410,6 +408,12 @@ async function execWith(
     signal: null,
     error,
   });
+  const interrupted = () => options.interrupt?.aborted === true;
+  // One listener for the run, not one per host: the commands running when it fires stop.
+  const running = new Set<() => void>();
+  options.interrupt?.addEventListener("abort", () => {
+    for (const stop of running) stop();
+  }, { once: true });
   const run = async (
     index: number,
     connection: SshConnection,
@@ -424,6 +428,7 @@ async function execWith(
         command,
         options,
         callbacks,
+        running,
       );
     } catch (error) {
       outcome = failed(errorOf(error));
@@ -432,7 +437,6 @@ async function execWith(
     }
     report(index, connectMs + performance.now() - started, outcome);
   };
-  const interrupted = () => options.interrupt?.aborted === true;
   const notStarted = () =>
     failed(
       new RemoteError("interrupted", "not started"),
