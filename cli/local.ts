@@ -211,10 +211,18 @@ export async function runCreate(
     session.name === name
   );
   if (existing) {
+    // The hint must be a command that works: quoted, after `--`, and the
+    // right one for a session that is no longer running.
+    const quoted = `-- ${shellWord(name)}`;
+    const hint = existing.state === "dead"
+      ? `it is a dead screen session; remove it with: sessions kill ${quoted}`
+      : existing.state === "exited"
+      ? `it has exited; delete it with: sessions kill ${quoted}, or bring it back with: sessions attach ${quoted}`
+      : `attach to it with: sessions attach ${quoted}`;
     throw new CliError(
       `a ${backend.name} session named '${name}' already exists`,
       ExitCode.CONFLICT,
-      `attach to it with: sessions attach ${name}`,
+      hint,
     );
   }
   await backend.create({ name, directory, shell });
@@ -222,6 +230,13 @@ export async function runCreate(
     const { session } = await new Backends(runner, backend.name).find(name);
     Deno.exitCode = await attachTo(backend, session, backends);
   }
+}
+
+/** NAME as one word for a POSIX shell: bare when safe, else single-quoted. */
+function shellWord(name: string): string {
+  return /^[A-Za-z0-9_.,:=@%+-]+$/.test(name)
+    ? name
+    : `'${name.replaceAll("'", `'\\''`)}'`;
 }
 
 async function existingDirectory(absolute: string): Promise<string> {

@@ -184,7 +184,12 @@ Deno.test("sessions over tmux: every refusal of create leaves nothing behind", a
       mode: 0o644,
     });
     const refusals: [string, string[], number, RegExp][] = [
-      ["an existing name", ["create", "taken"], 4, /already exists/],
+      [
+        "an existing name",
+        ["create", "taken"],
+        4,
+        /already exists \(attach to it with: sessions attach -- taken\)/,
+      ],
       ["an empty name", ["create", ""], 2, /cannot be empty/],
       ["a dot", ["create", "a.b"], 2, /'\.' or ':'/],
       ["a colon", ["create", "a:b"], 2, /'\.' or ':'/],
@@ -480,5 +485,16 @@ Deno.test("sessions over tmux: a shell whose path holds '=' is started as that s
       return command.trim() === "sh";
     }, 10_000);
     assert.deepEqual(await tmux.sessionNames(), ["eq"]);
+  });
+});
+
+Deno.test("sessions over tmux: the hint for a taken name is a command that works as typed", async () => {
+  await withTmux(async ({ sessions }) => {
+    assertOk(await sessions(["create", "two words"]));
+    assertRefused(
+      await sessions(["create", "two words"]),
+      4,
+      /\(attach to it with: sessions attach -- 'two words'\)\n$/,
+    );
   });
 });
