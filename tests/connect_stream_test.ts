@@ -11,7 +11,9 @@ import { connect } from "../remote/connection.ts";
 import { RemoteError } from "../remote/errors.ts";
 import { KnownHostsFiles } from "../remote/known-hosts.ts";
 import {
+  type ClientKeys,
   createClientKeys,
+  type SshdCluster,
   startSshd,
   testHostSettings,
 } from "./helpers/sshd.ts";
@@ -40,32 +42,40 @@ function recordingTerminal(
   };
 }
 
+/** The settings of CLUSTER's one host (its key recorded in DIR), and a way to connect to it. */
+async function onlyHost(dir: string, keys: ClientKeys, cluster: SshdCluster) {
+  const knownHosts = join(dir, "known_hosts");
+  await Deno.writeTextFile(knownHosts, cluster.knownHosts);
+  const settings = testHostSettings(
+    cluster.addresses[0],
+    cluster.port,
+    cluster.user,
+    { identityFiles: [keys.key], userKnownHostsFiles: [knownHosts] },
+  );
+  const auth = new Authenticator({
+    agentSocket: null,
+    prompt: null,
+    askPassword: false,
+  });
+  await auth.load([settings]);
+  const open = () =>
+    connect(settings, {
+      auth,
+      knownHosts: new KnownHostsFiles(),
+      onUnknownHost: null,
+    });
+  return { settings, open };
+}
+
 Deno.test("runInteractive passes every byte value both ways and sets the PTY size", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sessions-cstream-" });
   const keys = await createClientKeys(join(dir));
   const cluster = await startSshd({ count: 1, keys });
   try {
-    const knownHosts = join(dir, "known_hosts");
-    await Deno.writeTextFile(knownHosts, cluster.knownHosts);
-    const settings = testHostSettings(
-      cluster.addresses[0],
-      cluster.port,
-      cluster.user,
-      { identityFiles: [keys.key], userKnownHostsFiles: [knownHosts] },
-    );
-    const auth = new Authenticator({
-      agentSocket: null,
-      prompt: null,
-      askPassword: false,
-    });
-    await auth.load([settings]);
+    const { settings, open } = await onlyHost(dir, keys, cluster);
 
     const run = async (command: string, terminal: PtyTerminal) => {
-      const connection = await connect(settings, {
-        auth,
-        knownHosts: new KnownHostsFiles(),
-        onUnknownHost: null,
-      });
+      const connection = await open();
       try {
         return await runInteractive(connection.client, {
           hostLabel: "stream",
@@ -161,25 +171,8 @@ Deno.test("a server that refuses a terminal or a session is one RemoteError nami
       await t.step(what, async () => {
         const cluster = await startSshd({ count: 1, keys, extraConfig });
         try {
-          const knownHosts = join(dir, "known_hosts");
-          await Deno.writeTextFile(knownHosts, cluster.knownHosts);
-          const settings = testHostSettings(
-            cluster.addresses[0],
-            cluster.port,
-            cluster.user,
-            { identityFiles: [keys.key], userKnownHostsFiles: [knownHosts] },
-          );
-          const auth = new Authenticator({
-            agentSocket: null,
-            prompt: null,
-            askPassword: false,
-          });
-          await auth.load([settings]);
-          const connection = await connect(settings, {
-            auth,
-            knownHosts: new KnownHostsFiles(),
-            onUnknownHost: null,
-          });
+          const { settings, open } = await onlyHost(dir, keys, cluster);
+          const connection = await open();
           try {
             await assert.rejects(
               runInteractive(connection.client, {

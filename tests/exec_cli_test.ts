@@ -67,6 +67,30 @@ async function setUp(): Promise<Fixture & { cleanUp(): Promise<void> }> {
   };
 }
 
+/**
+ * `sessions exec -F … --key ENCRYPTED ARGS WHO` typed into a terminal, with
+ * REDIRECT after it, then its status printed as `status=N`.
+ */
+function startWithEncryptedKey(
+  fixture: Fixture,
+  args: string[],
+  redirect: string,
+): Promise<Pty> {
+  return Pty.start({
+    command: sessionsShellLine([
+      "exec",
+      "-F",
+      fixture.config,
+      "--key",
+      fixture.keys.encryptedKey,
+      ...args,
+      WHO,
+    ]) + `${redirect}; echo "status=$?"`,
+    env: { ...fixture.env, NO_COLOR: "1" },
+    cols: 160,
+  });
+}
+
 /** `sessions exec` started in the background, for signals and early-closed output. */
 function spawnExec(fixture: Fixture, args: string[]): Deno.ChildProcess {
   const [command, ...rest] = sessionsArgv();
@@ -869,21 +893,11 @@ Deno.test("sessions exec against real sshds", async (t) => {
           fixture.knownHosts,
           fixture.cluster.knownHosts,
         );
-        const pty = await Pty.start({
-          command: sessionsShellLine([
-            "exec",
-            "-F",
-            fixture.config,
-            "--key",
-            fixture.keys.encryptedKey,
-            "--targets",
-            fixture.targets,
-            "--parallel",
-            WHO,
-          ]) + '; echo "status=$?"',
-          env: { ...fixture.env, NO_COLOR: "1" },
-          cols: 160,
-        });
+        const pty = await startWithEncryptedKey(
+          fixture,
+          ["--targets", fixture.targets, "--parallel"],
+          "",
+        );
         try {
           const prompt = await pty.waitFor(/passphrase/i, 30_000);
           assert.match(prompt, /id_encrypted/);
@@ -903,20 +917,11 @@ Deno.test("sessions exec against real sshds", async (t) => {
       "on a terminal with standard error redirected: no unseen passphrase question, the key is passed over",
       async () => {
         const log = join(fixture.dir, "stderr.log");
-        const pty = await Pty.start({
-          command: sessionsShellLine([
-            "exec",
-            "-F",
-            fixture.config,
-            "--key",
-            fixture.keys.encryptedKey,
-            "--targets",
-            a,
-            WHO,
-          ]) + ` 2>${log}; echo "status=$?"`,
-          env: { ...fixture.env, NO_COLOR: "1" },
-          cols: 160,
-        });
+        const pty = await startWithEncryptedKey(
+          fixture,
+          ["--targets", a],
+          ` 2>${log}`,
+        );
         try {
           // A question written to the redirected stderr would wait for ever.
           const screen = await pty.waitFor(/status=\d/, 30_000);

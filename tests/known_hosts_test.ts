@@ -370,15 +370,8 @@ Deno.test("hostKeyBlobProblem accepts real keys as ssh-keygen writes them and re
       );
       blobs[name] = new Uint8Array(Buffer.from(base64, "base64"));
     }
-    const concat = (...parts: Uint8Array[]) => {
-      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-      let at = 0;
-      for (const part of parts) {
-        out.set(part, at);
-        at += part.length;
-      }
-      return out;
-    };
+    const concat = (...parts: Uint8Array[]) =>
+      new Uint8Array(Buffer.concat(parts));
     const sshString = (bytes: Uint8Array) => {
       const out = new Uint8Array(4 + bytes.length);
       new DataView(out.buffer).setUint32(0, bytes.length);
