@@ -64,7 +64,6 @@ import {
   type TargetGroups,
 } from "../remote/targets.ts";
 
-const encoder = new TextEncoder();
 /** Runs shorter than this never show a progress line. */
 const PROGRESS_DELAY_MS = 1_000;
 const PROGRESS_INTERVAL_MS = 250;
@@ -492,29 +491,37 @@ class LinesSink implements OutputSink {
   }
 
   output(index: number, stream: OutputStream, chunk: Uint8Array): void {
-    const lines = this.#buffers[index][stream === "stdout" ? 0 : 1].push(chunk);
-    this.#write(index, stream, lines);
+    const buffer = this.#buffers[index][stream === "stdout" ? 0 : 1];
+    this.#write(stream, buffer.push(chunk, this.#prefix(index, stream)));
   }
 
   finished(index: number, outcome: HostOutcome): void {
     const [out, err] = this.#buffers[index];
-    this.#write(index, "stdout", out.flush());
-    this.#write(index, "stderr", err.flush());
+    this.#write("stdout", out.flush(this.#prefix(index, "stdout")));
+    this.#write("stderr", err.flush(this.#prefix(index, "stderr")));
     if (outcome.error) {
-      this.#write(index, "stderr", [
-        encoder.encode(`sessions: ${describeStatus(outcome)}`),
-      ]);
+      this.#write(
+        "stderr",
+        this.#err.line(
+          this.#labels[index],
+          "stderr",
+          `sessions: ${describeStatus(outcome)}`,
+        ),
+      );
     }
   }
 
   end(): void {}
 
-  #write(index: number, stream: OutputStream, lines: Uint8Array[]): void {
-    if (lines.length === 0) return;
-    const label = this.#labels[index];
-    if (stream === "stdout") {
-      writeOut([this.#out.format(label, stream, lines)]);
-    } else writeErr([this.#err.format(label, stream, lines)]);
+  #prefix(index: number, stream: OutputStream): Uint8Array {
+    const prefixer = stream === "stdout" ? this.#out : this.#err;
+    return prefixer.prefix(this.#labels[index], stream);
+  }
+
+  #write(stream: OutputStream, bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    if (stream === "stdout") writeOut([bytes]);
+    else writeErr([bytes]);
   }
 }
 

@@ -42,58 +42,83 @@ function outcome(
 }
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-/** Lines as text, for comparing. */
-const texts = (lines: Uint8Array[]) => lines.map(text);
+
+/** Lines as text from what a LineBuffer hands out with an empty prefix. */
+const NO_PREFIX = new Uint8Array(0);
+const texts = (out: Uint8Array) => {
+  const all = text(out);
+  return all === "" ? [] : all.slice(0, -1).split("\n");
+};
 
 Deno.test("LineBuffer", async (t) => {
   await t.step("hands out only complete lines and keeps the rest", () => {
     const buffer = new LineBuffer();
-    assert.deepEqual(texts(buffer.push(bytes("one\ntw"))), ["one"]);
-    assert.deepEqual(texts(buffer.push(bytes("o\nthr"))), ["two"]);
-    assert.deepEqual(texts(buffer.push(bytes("ee"))), []);
-    assert.deepEqual(texts(buffer.flush()), ["three"]);
-    assert.deepEqual(texts(buffer.flush()), []);
+    assert.deepEqual(texts(buffer.push(bytes("one\ntw"), NO_PREFIX)), ["one"]);
+    assert.deepEqual(texts(buffer.push(bytes("o\nthr"), NO_PREFIX)), ["two"]);
+    assert.deepEqual(texts(buffer.push(bytes("ee"), NO_PREFIX)), []);
+    assert.deepEqual(texts(buffer.flush(NO_PREFIX)), ["three"]);
+    assert.deepEqual(texts(buffer.flush(NO_PREFIX)), []);
   });
+  await t.step(
+    "puts the prefix before every line, and the newline after",
+    () => {
+      const buffer = new LineBuffer();
+      const prefix = bytes("web1 | ");
+      assert.equal(
+        text(buffer.push(bytes("a\n\nbc\nd"), prefix)),
+        "web1 | a\nweb1 | \nweb1 | bc\n",
+      );
+      assert.equal(text(buffer.flush(prefix)), "web1 | d\n");
+    },
+  );
   await t.step("joins a UTF-8 character split across chunks", () => {
     const buffer = new LineBuffer();
     const euro = bytes("€\n");
-    assert.deepEqual(texts(buffer.push(euro.subarray(0, 1))), []);
-    assert.deepEqual(texts(buffer.push(euro.subarray(1))), ["€"]);
+    assert.deepEqual(texts(buffer.push(euro.subarray(0, 1), NO_PREFIX)), []);
+    assert.deepEqual(texts(buffer.push(euro.subarray(1), NO_PREFIX)), ["€"]);
   });
   await t.step("an empty line stays a line", () => {
-    assert.deepEqual(texts(new LineBuffer().push(bytes("\n\nx\n"))), [
-      "",
-      "",
-      "x",
-    ]);
+    assert.deepEqual(
+      texts(new LineBuffer().push(bytes("\n\nx\n"), NO_PREFIX)),
+      ["", "", "x"],
+    );
   });
   await t.step("cuts an endless line so memory stays bounded", () => {
     const buffer = new LineBuffer();
-    const lines = buffer.push(new Uint8Array(MAX_LINE_BYTES * 2 + 5).fill(97));
+    const lines = texts(
+      buffer.push(new Uint8Array(MAX_LINE_BYTES * 2 + 5).fill(97), NO_PREFIX),
+    );
     assert.equal(lines.length, 2);
     assert.equal(lines[0].length, MAX_LINE_BYTES);
-    assert.deepEqual(texts(buffer.flush()), ["aaaaa"]);
+    assert.deepEqual(texts(buffer.flush(NO_PREFIX)), ["aaaaa"]);
+  });
+  await t.step("a line of exactly the limit is not cut", () => {
+    const line = new Uint8Array(MAX_LINE_BYTES).fill(97);
+    const lines = texts(
+      new LineBuffer().push(concatBytes([line, bytes("\n")]), NO_PREFIX),
+    );
+    assert.deepEqual(lines.map((l) => l.length), [MAX_LINE_BYTES]);
   });
   await t.step("keeps bytes that are not UTF-8 as they are", () => {
     const buffer = new LineBuffer();
     assert.deepEqual(
-      buffer.push(Uint8Array.of(0x63, 0xe9, 0x0a, 0x80)),
-      [Uint8Array.of(0x63, 0xe9)],
+      buffer.push(Uint8Array.of(0x63, 0xe9, 0x0a, 0x80), NO_PREFIX),
+      Uint8Array.of(0x63, 0xe9, 0x0a),
     );
-    assert.deepEqual(buffer.flush(), [Uint8Array.of(0x80)]);
+    assert.deepEqual(buffer.flush(NO_PREFIX), Uint8Array.of(0x80, 0x0a));
   });
   await t.step("does not keep a reference to the caller's chunk", () => {
     // A Buffer, as ssh2 delivers: its slice() would be a view.
     const buffer = new LineBuffer();
     const chunk = Buffer.from("abc");
-    buffer.push(chunk);
+    buffer.push(chunk, NO_PREFIX);
     chunk.fill(120);
-    assert.deepEqual(texts(buffer.flush()), ["abc"]);
+    assert.deepEqual(texts(buffer.flush(NO_PREFIX)), ["abc"]);
   });
   await t.step("cuts a finished line longer than the limit too", () => {
     const line = new Uint8Array(MAX_LINE_BYTES * 2 + 5).fill(97);
-    const lines = new LineBuffer().push(
-      concatBytes([line, bytes("\nb\n")]),
+    const lines = texts(
+      new LineBuffer().push(concatBytes([line, bytes("\nb\n")]), NO_PREFIX),
     );
     assert.deepEqual(lines.map((l) => l.length), [
       MAX_LINE_BYTES,
@@ -106,22 +131,18 @@ Deno.test("LineBuffer", async (t) => {
 
 Deno.test("LinePrefixer pads labels and marks standard error", () => {
   const prefixer = LinePrefixer.forLabels(["web1", "db-long"], noPaint);
+  assert.equal(text(prefixer.prefix("web1", "stdout")), "web1    | ");
   assert.equal(
-    text(prefixer.format("web1", "stdout", [bytes("a"), bytes("b")])),
-    "web1    | a\nweb1    | b\n",
-  );
-  assert.equal(
-    text(prefixer.format("db-long", "stderr", [bytes("oops")])),
+    text(prefixer.line("db-long", "stderr", "oops")),
     "db-long ! oops\n",
   );
-  assert.equal(prefixer.format("web1", "stdout", []).length, 0);
 });
 
 Deno.test("LinePrefixer colours each host the same way every time", () => {
   const paint = (text: string, style: string) => `<${style}>${text}</>`;
   const prefixer = LinePrefixer.forLabels(["web1"], paint);
   assert.equal(
-    text(prefixer.format("web1", "stderr", [bytes("x")])),
+    text(prefixer.line("web1", "stderr", "x")),
     `<${hostColor("web1")}>web1</> <red>!</> x\n`,
   );
   assert.equal(hostColor("web1"), hostColor("web1"));
