@@ -309,17 +309,21 @@ export function parseTargetsFile(
   return targets;
 }
 
-/** An exclusion matches a target on host, and on user/port only when the exclusion names them. */
+/**
+ * An exclusion matches a target on host (in any case: host names are not
+ * case-sensitive, and OpenSSH lowercases them), and on user/port only when
+ * the exclusion names them.
+ */
 function excludes(exclusion: Target, target: Target): boolean {
-  return exclusion.host === target.host &&
+  return exclusion.host.toLowerCase() === target.host.toLowerCase() &&
     (exclusion.user === undefined || exclusion.user === target.user) &&
     (exclusion.port === undefined || exclusion.port === target.port);
 }
 
 /**
  * The final target list: `included` (from --targets and --targets-file, in
- * that order) minus `excluded`, duplicates (same label) removed, first
- * occurrence kept.
+ * that order) minus `excluded`, duplicates (same user, host in any case and
+ * port) removed, first occurrence kept.
  */
 export function selectTargets(
   included: readonly Target[],
@@ -328,8 +332,14 @@ export function selectTargets(
   const seen = new Set<string>();
   const selected: Target[] = [];
   for (const target of included) {
-    if (seen.has(target.label)) continue;
-    seen.add(target.label);
+    const identity = [
+      target.user ?? "",
+      target.host.toLowerCase(),
+      target.port ?? "",
+    ]
+      .join("\0");
+    if (seen.has(identity)) continue;
+    seen.add(identity);
     if (excluded.some((exclusion) => excludes(exclusion, target))) continue;
     selected.push(target);
   }

@@ -166,6 +166,19 @@ Deno.test("selectTargets: duplicates removed in order, exclusions by host/user/p
     selectTargets(parseTargetList("b,a,b,a,c")).map((t) => t.label),
     ["b", "a", "c"],
   );
+  // Host names in any case are one host; user names are not folded.
+  assert.deepEqual(
+    selectTargets(
+      parseTargetList("WEB01,web01,Ann@db,ann@db"),
+      parseTargetList("Web02"),
+    ).map((t) => t.label),
+    ["WEB01", "Ann@db", "ann@db"],
+  );
+  assert.deepEqual(
+    selectTargets(parseTargetList("WEB01,web02"), parseTargetList("web01"))
+      .map((t) => t.label),
+    ["web02"],
+  );
   assert.deepEqual(
     selectTargets(parseTargetList("web[1-3]"), parseTargetList("web[1-3]")),
     [],
