@@ -8,6 +8,7 @@ import {
   BackendError,
   type CreateOptions,
   type Session,
+  withoutOtherSessions,
 } from "./types.ts";
 import type { ProcessResult, ProcessRunner } from "./process.ts";
 
@@ -23,15 +24,6 @@ const PID_MAX_DIGITS = 7;
 const SOCKET_WAIT_MS = 5_000;
 /** Where Debian's screen keeps sockets when SCREENDIR is unset (a build-time choice). */
 const DEFAULT_SOCKET_ROOT = "/run/screen";
-
-/** Variables that would make a screen window believe it runs inside another multiplexer. */
-const FOREIGN_SESSION_VARIABLES = [
-  "TMUX",
-  "TMUX_PANE",
-  "ZELLIJ",
-  "ZELLIJ_SESSION_NAME",
-  "ZELLIJ_PANE_ID",
-] as const;
 
 export interface ScreenEntry {
   pid: number;
@@ -241,12 +233,10 @@ export class ScreenBackend implements Backend {
       await this.runner.run(SCREEN, ["-wipe", dead.id]);
     }
 
-    const env: Record<string, string | undefined> = {};
-    for (const variable of FOREIGN_SESSION_VARIABLES) env[variable] = undefined;
     const result = await this.runner.run(
       SCREEN,
       ["-dmS", options.name, "-s", options.shell],
-      { cwd: options.directory, env },
+      { cwd: options.directory, env: withoutOtherSessions("screen") },
     );
     if (result.code !== 0) {
       throw new BackendError(

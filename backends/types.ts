@@ -32,6 +32,29 @@ export interface Session {
   id: string;
 }
 
+/** The variables each multiplexer sets in its sessions, which tell a program it runs inside one. */
+const SESSION_VARIABLES: Record<BackendName, readonly string[]> = {
+  tmux: ["TMUX", "TMUX_PANE"],
+  screen: ["STY", "WINDOW"],
+  zellij: ["ZELLIJ", "ZELLIJ_SESSION_NAME", "ZELLIJ_PANE_ID"],
+};
+
+/**
+ * An environment change that removes the other multiplexers' session
+ * variables: a session `sessions` creates from inside another multiplexer
+ * must not claim to run inside it (its `detach` would act on the outer one).
+ */
+export function withoutOtherSessions(
+  own: BackendName,
+): Record<string, undefined> {
+  const env: Record<string, undefined> = {};
+  for (const [name, variables] of Object.entries(SESSION_VARIABLES)) {
+    if (name === own) continue;
+    for (const variable of variables) env[variable] = undefined;
+  }
+  return env;
+}
+
 export interface CreateOptions {
   name: string;
   /** Absolute, existing directory. */

@@ -12,6 +12,7 @@ import {
   type BackendName,
   type CreateOptions,
   type Session,
+  withoutOtherSessions,
 } from "./types.ts";
 
 /** One line of `zellij list-sessions --no-formatting`. */
@@ -230,7 +231,10 @@ export class ZellijBackend implements Backend {
       ["attach", "--create-background", "--", options.name],
       "create the session",
       "it needs zellij 0.40 or later",
-      { cwd: options.directory, env: { SHELL: options.shell } },
+      {
+        cwd: options.directory,
+        env: { SHELL: options.shell, ...withoutOtherSessions("zellij") },
+      },
     );
   }
 

@@ -300,7 +300,15 @@ function createCall(harness: Harness, name: string): Call {
     command: "zellij",
     args: ["attach", "--create-background", "--", name],
     cwd: harness.directory,
-    env: { SHELL: harness.shell },
+    // Without tmux's or screen's variables: the session's programs must not
+    // think they run inside those.
+    env: {
+      SHELL: harness.shell,
+      TMUX: undefined,
+      TMUX_PANE: undefined,
+      STY: undefined,
+      WINDOW: undefined,
+    },
   };
 }
 
@@ -536,7 +544,10 @@ Deno.test("zellij backend against a fake zellij (records exact argv)", async (t)
       assert.ok(creates.length > 0);
       for (const call of creates) {
         assert.equal(call.cwd, directory);
-        assert.deepEqual(call.env, { SHELL: "/bin/sh" });
+        assert.equal(call.env?.SHELL, "/bin/sh");
+        assert.ok(
+          call.env && "TMUX" in call.env && call.env.TMUX === undefined,
+        );
       }
     });
   } finally {
