@@ -33,6 +33,37 @@ export interface ProcessRunner {
   env(name: string): string | undefined;
   /** Full path of COMMAND on PATH, or null. */
   which(command: string): string | null;
+  /**
+   * This process's ancestors, nearest first, with their command names,
+   * where the system tells (Linux /proc); empty elsewhere.
+   */
+  ancestors?(): ProcessAncestor[];
+}
+
+export interface ProcessAncestor {
+  pid: number;
+  /** The command name as the kernel keeps it (`comm`: at most 15 bytes). */
+  name: string;
+}
+
+/**
+ * `ps -A -o pid= -o ppid= -o comm=` as a map from PID to its parent and
+ * command name (the last path component: macOS prints a full path).
+ */
+export function parsePsTable(
+  text: string,
+): Map<number, { parent: number; name: string }> {
+  const processes = new Map<number, { parent: number; name: string }>();
+  for (const line of text.split("\n")) {
+    const match = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line);
+    if (!match) continue;
+    const name = match[3].trim();
+    processes.set(Number(match[1]), {
+      parent: Number(match[2]),
+      name: name.slice(name.lastIndexOf("/") + 1),
+    });
+  }
+  return processes;
 }
 
 function commandOptions(
@@ -78,6 +109,33 @@ export const systemRunner: ProcessRunner = {
   },
   env(name) {
     return Deno.env.get(name);
+  },
+  ancestors() {
+    // One `ps` for the whole table: Deno allows reading /proc/PID only
+    // with --allow-all, and ps works on macOS too.
+    let table: string;
+    try {
+      const output = new Deno.Command("ps", {
+        args: ["-A", "-o", "pid=", "-o", "ppid=", "-o", "comm="],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "null",
+      }).outputSync();
+      if (!output.success) return [];
+      table = decoder.decode(output.stdout);
+    } catch {
+      return [];
+    }
+    const processes = parsePsTable(table);
+    const found: ProcessAncestor[] = [];
+    let pid = Deno.ppid;
+    while (pid > 1 && found.length < 64) {
+      const entry = processes.get(pid);
+      if (entry === undefined) break;
+      found.push({ pid, name: entry.name });
+      pid = entry.parent;
+    }
+    return found;
   },
   which(command) {
     const path = Deno.env.get("PATH") ?? "";

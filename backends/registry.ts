@@ -4,7 +4,7 @@
  * across backends.
  */
 import type { ProcessRunner } from "./process.ts";
-import { TmuxBackend } from "./tmux.ts";
+import { parseTmuxEnv, TmuxBackend } from "./tmux.ts";
 import { ZellijBackend } from "./zellij.ts";
 import { ScreenBackend } from "./screen.ts";
 import {
@@ -49,13 +49,33 @@ export class Backends {
     this.all = BACKEND_FACTORIES.map((factory) => factory(runner));
   }
 
-  /** The multiplexer this process runs inside, from its environment. */
+  /**
+   * The multiplexer this process runs inside, from its environment. When
+   * several say so (screen started in a tmux pane keeps TMUX), the one whose
+   * server is the nearest ancestor of this process is the inner one, the
+   * one `detach` must act on; where ancestors cannot be read, the order of
+   * INSIDE_VARIABLES decides.
+   */
   insideName(): BackendName | null {
-    for (const [name, variable] of INSIDE_VARIABLES) {
+    const inside = INSIDE_VARIABLES.filter(([, variable]) => {
       const value = this.runner.env(variable);
-      if (value !== undefined && value !== "") return name;
+      return value !== undefined && value !== "";
+    }).map(([name]) => name);
+    if (inside.length <= 1) return inside[0] ?? null;
+    const tmuxServer = parseTmuxEnv(this.runner.env("TMUX"))?.serverPid;
+    const screenServer = Number(
+      /^(\d+)\./.exec(this.runner.env("STY") ?? "")?.[1],
+    );
+    for (const ancestor of this.runner.ancestors?.() ?? []) {
+      if (inside.includes("tmux") && ancestor.pid === tmuxServer) return "tmux";
+      if (inside.includes("screen") && ancestor.pid === screenServer) {
+        return "screen";
+      }
+      if (inside.includes("zellij") && ancestor.name === "zellij") {
+        return "zellij";
+      }
     }
-    return null;
+    return inside[0];
   }
 
   /** The requested backend only, else every installed one. */

@@ -29,13 +29,19 @@ export interface TmuxLocation {
   socket: string;
   /** The session id as tmux prints it: `$` and the session number. */
   sessionId: string;
+  /** The tmux server's process id: the parent of every pane. */
+  serverPid: number;
 }
 
 export function parseTmuxEnv(value: string | undefined): TmuxLocation | null {
   if (value === undefined || value === "") return null;
   const match = /^(.*),(\d+),(\d+)$/s.exec(value);
   if (!match) return null;
-  return { socket: match[1], sessionId: `$${match[3]}` };
+  return {
+    socket: match[1],
+    sessionId: `$${match[3]}`,
+    serverPid: Number(match[2]),
+  };
 }
 
 /**

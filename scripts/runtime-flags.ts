@@ -9,7 +9,8 @@
  *   known_hosts (written on accept), --outdir, upgrade's own binary.
  * - net: SSH to any host the user names; upgrade's download.
  * - sys: what node:os asks of ssh2 and of the CLI.
- * - run: only the three multiplexers.
+ * - run: only the three multiplexers, and `ps` to tell which of them is
+ *   the inner one when sessions runs inside two (screen in a tmux pane).
  *
  * V8 `--single-threaded`: garbage collection and optimizing compilation run
  * on the main thread instead of V8's worker threads. `sessions` is one
@@ -32,6 +33,6 @@ export const RUNTIME_FLAGS: readonly string[] = [
   "--allow-write",
   "--allow-net",
   "--allow-sys=hostname,osRelease,homedir,uid,gid",
-  "--allow-run=tmux,screen,zellij",
+  "--allow-run=tmux,screen,zellij,ps",
   "--v8-flags=--single-threaded,--max-semi-space-size=2",
 ];

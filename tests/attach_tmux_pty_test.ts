@@ -24,6 +24,8 @@ interface Fixture {
   attach(args: string[], name: string, prefix?: string): Promise<void>;
   /** Types `sessions detach` in the inner session; the outer screen once `rc=` shows. */
   detach(): Promise<string>;
+  /** The private SCREENDIR, for a screen started by hand in a pane. */
+  screenDir: string;
 }
 
 async function withAttachSetup(body: (fixture: Fixture) => Promise<void>) {
@@ -87,7 +89,14 @@ async function withAttachSetup(body: (fixture: Fixture) => Promise<void>) {
       await outer.typeLine(line(["detach"]));
       return await outer.waitFor(/rc=\d+/, TIMEOUT_MS);
     };
-    await body({ inner, terminal, line, attach, detach });
+    await body({
+      inner,
+      terminal,
+      line,
+      attach,
+      detach,
+      screenDir: screen.dir,
+    });
   } finally {
     await terminal?.dispose();
     await inner.dispose();
@@ -222,4 +231,22 @@ Deno.test("detach and attach run in a session without a terminal never touch ano
 
     assert.match(await detach(), /rc=0/);
   });
+});
+
+Deno.test("screen started inside a tmux pane: detach typed in screen detaches screen, not tmux", async () => {
+  await withAttachSetup(
+    async ({ inner, terminal, line, attach, screenDir }) => {
+      await attach(["attach", "work"], "work");
+      // A screen client inside the pane: its windows keep the pane's TMUX.
+      await terminal.typeLine(
+        `SCREENDIR=${shellQuote(screenDir)} screen -S nested /bin/sh`,
+      );
+      await terminal.typeLine("PS1='nested$ '; echo IN-SCREEN");
+      await terminal.waitFor(/IN-SCREEN\s+nested\$/, TIMEOUT_MS);
+      await terminal.typeLine(line(["detach"]));
+      await terminal.waitFor(/\[(remote )?detached from \d+\.nested\]/, TIMEOUT_MS);
+      // The tmux client still shows the work session.
+      assert.equal(await clientsOf(inner, "work"), 1);
+    },
+  );
 });

@@ -1,6 +1,10 @@
 /** Which backend each command uses, with a fake PATH and environment. */
 import assert from "node:assert/strict";
-import type { ProcessRunner } from "../backends/process.ts";
+import {
+  parsePsTable,
+  type ProcessRunner,
+  systemRunner,
+} from "../backends/process.ts";
 import { Backends } from "../backends/registry.ts";
 import { BackendError, type BackendName } from "../backends/types.ts";
 
@@ -86,6 +90,59 @@ Deno.test("list covers every installed backend, or only the requested one", () =
     kindOf(() => new Backends(fakeRunner(["tmux"]), "zellij").forListing()),
     "not-installed",
   );
+});
+
+Deno.test("nested multiplexers: the one whose server is the nearest ancestor is the one inside", () => {
+  const all: BackendName[] = ["tmux", "screen", "zellij"];
+  // screen started in a tmux pane keeps TMUX; its windows are children of the SCREEN process.
+  const env = { TMUX: "/tmp/tmux-0/default,100,2", STY: "200.inner" };
+  const withAncestors = (pids: [number, string][]) => ({
+    ...fakeRunner(all, env),
+    ancestors: () => pids.map(([pid, name]) => ({ pid, name })),
+  });
+  const screenInTmux = withAncestors([[300, "bash"], [200, "screen"], [
+    150,
+    "bash",
+  ], [100, "tmux: server"]]);
+  assert.equal(new Backends(screenInTmux).insideName(), "screen");
+  assert.equal(new Backends(screenInTmux).forCurrent().name, "screen");
+  const tmuxInScreen = withAncestors([[300, "bash"], [100, "tmux: server"], [
+    200,
+    "screen",
+  ]]);
+  assert.equal(new Backends(tmuxInScreen).forCurrent().name, "tmux");
+  // zellij's server is found by its name: ZELLIJ names no process.
+  const zellijInTmux = {
+    ...fakeRunner(all, { TMUX: "/tmp/t,100,2", ZELLIJ: "0" }),
+    ancestors:
+      () => [{ pid: 300, name: "bash" }, { pid: 250, name: "zellij" }, {
+        pid: 100,
+        name: "tmux: server",
+      }],
+  };
+  assert.equal(new Backends(zellijInTmux).forCurrent().name, "zellij");
+  // Where ancestors cannot be read: the fixed order, tmux first.
+  assert.equal(new Backends(fakeRunner(all, env)).forCurrent().name, "tmux");
+});
+
+Deno.test("systemRunner.ancestors: this process's parent first, up the real process tree", () => {
+  const ancestors = systemRunner.ancestors!();
+  assert.equal(ancestors[0]?.pid, Deno.ppid);
+  assert.ok(
+    ancestors.every((ancestor) => ancestor.pid > 1 && ancestor.name !== ""),
+  );
+});
+
+Deno.test("parsePsTable reads procps's and macOS's ps, names without their path", () => {
+  // procps 4 (Debian), `ps -A -o pid= -o ppid= -o comm=`:
+  const procps = parsePsTable(
+    "      1       0 process_api\n   9148    7975 sshd\n  10214       1 tmux: server\n",
+  );
+  assert.deepEqual(procps.get(10214), { parent: 1, name: "tmux: server" });
+  assert.deepEqual(procps.get(9148), { parent: 7975, name: "sshd" });
+  // macOS prints the command's path.
+  const mac = parsePsTable("  501   1 /opt/homebrew/bin/zellij\n");
+  assert.deepEqual(mac.get(501), { parent: 1, name: "zellij" });
 });
 
 Deno.test("detach without a name needs to be inside (the requested) backend", () => {

@@ -138,10 +138,11 @@ Deno.test("latestClient picks the latest active client, and null when there is n
   assert.equal(latestClient(""), null);
 });
 
-Deno.test("parseTmuxEnv reads socket and session id, and ignores an empty TMUX", () => {
+Deno.test("parseTmuxEnv reads socket, server and session id, and ignores an empty TMUX", () => {
   assert.deepEqual(parseTmuxEnv("/tmp/tmux-0/default,10214,8"), {
     socket: "/tmp/tmux-0/default",
     sessionId: "$8",
+    serverPid: 10214,
   });
   assert.equal(parseTmuxEnv(""), null);
   assert.equal(parseTmuxEnv(undefined), null);
