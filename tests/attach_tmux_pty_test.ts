@@ -244,7 +244,10 @@ Deno.test("screen started inside a tmux pane: detach typed in screen detaches sc
       await terminal.typeLine("PS1='nested$ '; echo IN-SCREEN");
       await terminal.waitFor(/IN-SCREEN\s+nested\$/, TIMEOUT_MS);
       await terminal.typeLine(line(["detach"]));
-      await terminal.waitFor(/\[(remote )?detached from \d+\.nested\]/, TIMEOUT_MS);
+      await terminal.waitFor(
+        /\[(remote )?detached from \d+\.nested\]/,
+        TIMEOUT_MS,
+      );
       // The tmux client still shows the work session.
       assert.equal(await clientsOf(inner, "work"), 1);
     },
