@@ -4,6 +4,7 @@
  */
 import type { ProcessResult, ProcessRunner } from "./process.ts";
 import {
+  type AttachMode,
   type Backend,
   BackendError,
   type CreateOptions,
@@ -230,8 +231,11 @@ export class TmuxBackend implements Backend {
     throw this.failure(`create session '${options.name}'`, result);
   }
 
-  async attach(session: Session): Promise<number> {
-    if (this.insideTmux()) {
+  async attach(
+    session: Session,
+    how: AttachMode = this.insideTmux() ? "switch" : "nest",
+  ): Promise<number> {
+    if (how === "switch") {
       const client = await this.clientOfCurrentSession("switch");
       const result = await this.tmux([
         "switch-client",
@@ -246,11 +250,14 @@ export class TmuxBackend implements Backend {
       return 0;
     }
     try {
-      return await this.runner.interactive("tmux", [
-        "attach-session",
-        "-t",
-        sessionTarget(session),
-      ]);
+      // Nested in a tmux pane (under screen, say), tmux refuses while TMUX is set.
+      return await this.runner.interactive(
+        "tmux",
+        ["attach-session", "-t", sessionTarget(session)],
+        this.insideTmux()
+          ? { env: { TMUX: undefined, TMUX_PANE: undefined } }
+          : undefined,
+      );
     } catch (error) {
       throw this.notInstalledOr(error);
     }

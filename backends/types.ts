@@ -55,6 +55,8 @@ export function withoutOtherSessions(
   return env;
 }
 
+export type AttachMode = "switch" | "nest";
+
 export interface CreateOptions {
   name: string;
   /** Absolute, existing directory. */
@@ -97,10 +99,12 @@ export interface Backend {
   /** Creates a detached session; throws BackendError("exists") for a taken name. */
   create(options: CreateOptions): Promise<void>;
   /**
-   * Hands the terminal to the backend and resolves to its exit code. Inside
-   * the same multiplexer it switches the current client instead of nesting.
+   * Hands the terminal to the backend and resolves to its exit code. HOW:
+   * "switch" moves the client this process runs in (tmux, zellij), "nest"
+   * opens a new client on this terminal; by default it switches when this
+   * process runs inside the same multiplexer.
    */
-  attach(session: Session): Promise<number>;
+  attach(session: Session, how?: AttachMode): Promise<number>;
   /** Detaches the client this process runs inside. */
   detachCurrent(): Promise<void>;
   /** Detaches every client of SESSION. */

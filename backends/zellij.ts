@@ -7,6 +7,7 @@
  */
 import type { ProcessResult, ProcessRunner } from "./process.ts";
 import {
+  type AttachMode,
   type Backend,
   BackendError,
   type BackendName,
@@ -244,7 +245,10 @@ export class ZellijBackend implements Backend {
    * Elsewhere `zellij attach` takes the terminal; an exited session is
    * resurrected by it.
    */
-  async attach(session: Session): Promise<number> {
+  async attach(
+    session: Session,
+    how: AttachMode = this.insideZellij() ? "switch" : "nest",
+  ): Promise<number> {
     this.requireInstalled();
     // `zellij attach` falls back to a unique prefix: make sure the exact
     // name is still there right before handing it over.
@@ -258,7 +262,7 @@ export class ZellijBackend implements Backend {
         "see 'sessions list --all'",
       );
     }
-    if (this.insideZellij()) {
+    if (how === "switch") {
       if (session.name === this.currentSessionName()) return 0;
       await this.expectSuccess(
         ["action", "switch-session", "--", session.name],
@@ -274,11 +278,21 @@ export class ZellijBackend implements Backend {
         "run it from an interactive terminal",
       );
     }
-    return await this.runner.interactive("zellij", [
-      "attach",
-      "--",
-      session.name,
-    ]);
+    // Nested in a zellij pane (under screen, say): the new client must not
+    // take itself for the pane's session.
+    return await this.runner.interactive(
+      "zellij",
+      ["attach", "--", session.name],
+      this.insideZellij()
+        ? {
+          env: {
+            ZELLIJ: undefined,
+            ZELLIJ_SESSION_NAME: undefined,
+            ZELLIJ_PANE_ID: undefined,
+          },
+        }
+        : undefined,
+    );
   }
 
   async detachCurrent(): Promise<void> {

@@ -353,7 +353,7 @@ async function attachTo(
       `sessions: note: opening ${backend.name} session '${session.name}' nested inside your ${inside} session (with default keys, ${keys} detaches the inner one)\n`,
     );
   }
-  return await backend.attach(session);
+  return await backend.attach(session, switches ? "switch" : "nest");
 }
 
 const DETACH_KEYS: Record<BackendName, string> = {

@@ -253,3 +253,23 @@ Deno.test("screen started inside a tmux pane: detach typed in screen detaches sc
     },
   );
 });
+
+Deno.test("screen started inside a tmux pane: attach typed in screen nests the tmux session there", async () => {
+  await withAttachSetup(
+    async ({ inner, terminal, line, attach, screenDir }) => {
+      await attach(["attach", "work"], "work");
+      await terminal.typeLine(
+        `SCREENDIR=${shellQuote(screenDir)} screen -S nested /bin/sh`,
+      );
+      await terminal.typeLine("PS1='nested$ '; echo IN-SCREEN");
+      await terminal.waitFor(/IN-SCREEN\s+nested\$/, TIMEOUT_MS);
+      await terminal.typeLine(line(["attach", "other"]));
+      // A second tmux client, inside screen: the outer one stays on work.
+      await waitUntil(
+        async () => await clientsOf(inner, "other").catch(() => 0) === 1,
+        TIMEOUT_MS,
+      );
+      assert.equal(await clientsOf(inner, "work"), 1);
+    },
+  );
+});
