@@ -141,6 +141,15 @@ export class Backends {
         throw result.reason;
       }
     });
+    // Inside two (screen in a tmux pane), each marks its own session; the
+    // one you are in is the inner one's.
+    const marked = listing.sessions.filter((session) => session.current);
+    if (marked.length > 1) {
+      const inner = this.insideName();
+      for (const session of marked) {
+        if (session.backend !== inner) session.current = false;
+      }
+    }
     return listing;
   }
 

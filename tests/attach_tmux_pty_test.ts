@@ -243,6 +243,25 @@ Deno.test("screen started inside a tmux pane: detach typed in screen detaches sc
       );
       await terminal.typeLine("PS1='nested$ '; echo IN-SCREEN");
       await terminal.waitFor(/IN-SCREEN\s+nested\$/, TIMEOUT_MS);
+      // list marks only the inner session as the one you are in.
+      const listed = await Deno.makeTempFile({ prefix: "sessions-list-" });
+      try {
+        await terminal.typeLine(
+          `${line(["list", "--json"])} > ${shellQuote(listed)}; echo LISTED`,
+        );
+        await terminal.waitFor(/^LISTED/m, TIMEOUT_MS);
+        const rows: { name: string; backend: string; current: boolean }[] = JSON
+          .parse(await Deno.readTextFile(listed));
+        assert.deepEqual(
+          rows.filter((row) => row.current).map((row) => [
+            row.backend,
+            row.name,
+          ]),
+          [["screen", "nested"]],
+        );
+      } finally {
+        await Deno.remove(listed);
+      }
       await terminal.typeLine(line(["detach"]));
       await terminal.waitFor(
         /\[(remote )?detached from \d+\.nested\]/,
