@@ -233,16 +233,27 @@ Deno.test("detach and attach run in a session without a terminal never touch ano
   });
 });
 
+/**
+ * Attaches the terminal to tmux session `work` and starts screen session
+ * `nested` by hand in its pane: screen's windows keep the pane's TMUX.
+ */
+async function screenInWorkPane(
+  attach: Fixture["attach"],
+  terminal: Pty,
+  screenDir: string,
+): Promise<void> {
+  await attach(["attach", "work"], "work");
+  await terminal.typeLine(
+    `SCREENDIR=${shellQuote(screenDir)} screen -S nested /bin/sh`,
+  );
+  await terminal.typeLine("PS1='nested$ '; echo IN-SCREEN");
+  await terminal.waitFor(/IN-SCREEN\s+nested\$/, TIMEOUT_MS);
+}
+
 Deno.test("screen started inside a tmux pane: detach typed in screen detaches screen, not tmux", async () => {
   await withAttachSetup(
     async ({ inner, terminal, line, attach, screenDir }) => {
-      await attach(["attach", "work"], "work");
-      // A screen client inside the pane: its windows keep the pane's TMUX.
-      await terminal.typeLine(
-        `SCREENDIR=${shellQuote(screenDir)} screen -S nested /bin/sh`,
-      );
-      await terminal.typeLine("PS1='nested$ '; echo IN-SCREEN");
-      await terminal.waitFor(/IN-SCREEN\s+nested\$/, TIMEOUT_MS);
+      await screenInWorkPane(attach, terminal, screenDir);
       // list marks only the inner session as the one you are in.
       const listed = await Deno.makeTempFile({ prefix: "sessions-list-" });
       try {
@@ -276,12 +287,7 @@ Deno.test("screen started inside a tmux pane: detach typed in screen detaches sc
 Deno.test("screen started inside a tmux pane: attach typed in screen nests the tmux session there", async () => {
   await withAttachSetup(
     async ({ inner, terminal, line, attach, screenDir }) => {
-      await attach(["attach", "work"], "work");
-      await terminal.typeLine(
-        `SCREENDIR=${shellQuote(screenDir)} screen -S nested /bin/sh`,
-      );
-      await terminal.typeLine("PS1='nested$ '; echo IN-SCREEN");
-      await terminal.waitFor(/IN-SCREEN\s+nested\$/, TIMEOUT_MS);
+      await screenInWorkPane(attach, terminal, screenDir);
       await terminal.typeLine(line(["attach", "other"]));
       // A second tmux client, inside screen: the outer one stays on work.
       await waitUntil(
