@@ -9,6 +9,7 @@ import {
   BackendError,
   type CreateOptions,
   type Session,
+  withoutSession,
 } from "./types.ts";
 
 /**
@@ -254,9 +255,7 @@ export class TmuxBackend implements Backend {
       return await this.runner.interactive(
         "tmux",
         ["attach-session", "-t", sessionTarget(session)],
-        this.insideTmux()
-          ? { env: { TMUX: undefined, TMUX_PANE: undefined } }
-          : undefined,
+        this.insideTmux() ? { env: withoutSession("tmux") } : undefined,
       );
     } catch (error) {
       throw this.notInstalledOr(error);

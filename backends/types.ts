@@ -40,6 +40,18 @@ const SESSION_VARIABLES: Record<BackendName, readonly string[]> = {
 };
 
 /**
+ * An environment change that removes BACKEND's session variables: a client
+ * nested in one of its panes must not take itself for that pane's session.
+ */
+export function withoutSession(
+  backend: BackendName,
+): Record<string, undefined> {
+  const env: Record<string, undefined> = {};
+  for (const variable of SESSION_VARIABLES[backend]) env[variable] = undefined;
+  return env;
+}
+
+/**
  * An environment change that removes the other multiplexers' session
  * variables: a session `sessions` creates from inside another multiplexer
  * must not claim to run inside it (its `detach` would act on the outer one).
@@ -47,12 +59,10 @@ const SESSION_VARIABLES: Record<BackendName, readonly string[]> = {
 export function withoutOtherSessions(
   own: BackendName,
 ): Record<string, undefined> {
-  const env: Record<string, undefined> = {};
-  for (const [name, variables] of Object.entries(SESSION_VARIABLES)) {
-    if (name === own) continue;
-    for (const variable of variables) env[variable] = undefined;
-  }
-  return env;
+  const others = (Object.keys(SESSION_VARIABLES) as BackendName[]).filter(
+    (name) => name !== own,
+  );
+  return Object.assign({}, ...others.map(withoutSession));
 }
 
 export type AttachMode = "switch" | "nest";

@@ -14,6 +14,7 @@ import {
   type CreateOptions,
   type Session,
   withoutOtherSessions,
+  withoutSession,
 } from "./types.ts";
 
 /** One line of `zellij list-sessions --no-formatting`. */
@@ -283,15 +284,7 @@ export class ZellijBackend implements Backend {
     return await this.runner.interactive(
       "zellij",
       ["attach", "--", session.name],
-      this.insideZellij()
-        ? {
-          env: {
-            ZELLIJ: undefined,
-            ZELLIJ_SESSION_NAME: undefined,
-            ZELLIJ_PANE_ID: undefined,
-          },
-        }
-        : undefined,
+      this.insideZellij() ? { env: withoutSession("zellij") } : undefined,
     );
   }
 

@@ -77,7 +77,6 @@ function configureRecursively(
   }
 }
 
-/** "error: unknown command 'lst'\n(Did you mean list?)" → "unknown command 'lst' (did you mean list?)" */
 /**
  * For a command that takes a session NAME, an unknown option may be a name
  * starting with '-': say how to pass it, as the README does.
@@ -97,6 +96,7 @@ function dashedNameHint(
   return `if '${option}' is a session name, put -- before it: sessions ${command.name()} -- ${option}`;
 }
 
+/** "error: unknown command 'lst'\n(Did you mean list?)" → "unknown command 'lst' (did you mean list?)" */
 export function tidyCommanderMessage(text: string): string {
   return text
     .trim()

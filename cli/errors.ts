@@ -22,6 +22,12 @@ export function usageError(message: string, hint?: string): CliError {
   return new CliError(message, ExitCode.USAGE, hint);
 }
 
+/** The OS's own words from a Deno error: "Not a directory (os error 20): stat '/x'" gives "Not a directory". */
+export function osReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/ \(os error \d+\).*$/s, "");
+}
+
 const BACKEND_EXIT_CODES: Record<BackendErrorKind, ExitCodeValue> = {
   "not-installed": ExitCode.UNAVAILABLE,
   "not-found": ExitCode.NOT_FOUND,

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import type { ExecFlags } from "./commands/exec.ts";
 import { DEFAULT_FAN_OUT } from "./commands/exec.ts";
-import { CliError, usageError } from "./errors.ts";
+import { CliError, osReason, usageError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
 import {
   type CollectedOutput,
@@ -260,11 +260,8 @@ async function readStdin(): Promise<Uint8Array> {
   try {
     return await readAll(Deno.stdin.readable);
   } catch (error) {
-    const reason = error instanceof Error
-      ? error.message.replace(/ \(os error \d+\).*$/s, "")
-      : String(error);
     throw usageError(
-      `cannot read standard input: ${reason}`,
+      `cannot read standard input: ${osReason(error)}`,
       "redirect a file or a pipe into sessions exec, or nothing",
     );
   }

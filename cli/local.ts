@@ -12,7 +12,7 @@ import {
   type BackendName,
   type Session,
 } from "../backends/types.ts";
-import { CliError, usageError } from "./errors.ts";
+import { CliError, osReason, usageError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
 import {
   escapeControl,
@@ -272,12 +272,6 @@ async function existingDirectory(absolute: string): Promise<string> {
     );
   }
   return absolute;
-}
-
-/** The OS's own words from a Deno error: "Not a directory (os error 20): stat '/x'" gives "Not a directory". */
-function osReason(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.replace(/ \(os error \d+\).*$/s, "");
 }
 
 /** SHELL as an absolute path: a bare name is looked up on PATH, like a shell would. */

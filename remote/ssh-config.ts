@@ -327,21 +327,16 @@ function parseOption(
       return { key: keyword, value: parseTime(one, where, keyword) };
     case "identitiesonly":
       return { key: keyword, value: parseFlag(one, where, "IdentitiesOnly") };
-    case "forwardagent": {
-      const lower = one.toLowerCase();
-      if (lower === "yes" || lower === "true") {
-        return { key: keyword, value: true };
+    case "forwardagent":
+      // Anything else is a socket whose agent OpenSSH forwards (often a
+      // restricted one); forwarding the default agent would give away more.
+      if (!/^(yes|true|no|false)$/i.test(one)) {
+        throw configError(
+          where,
+          `ForwardAgent '${one}': forwarding an agent socket other than SSH_AUTH_SOCK is not supported; use yes or no`,
+        );
       }
-      if (lower === "no" || lower === "false") {
-        return { key: keyword, value: false };
-      }
-      // OpenSSH forwards the agent at that socket (often a restricted one);
-      // forwarding the default agent instead would give away more.
-      throw configError(
-        where,
-        `ForwardAgent '${one}': forwarding an agent socket other than SSH_AUTH_SOCK is not supported; use yes or no`,
-      );
-    }
+      return { key: keyword, value: parseFlag(one, where, "ForwardAgent") };
     case "revokedhostkeys":
     case "knownhostscommand":
       // Ignoring either would accept keys that OpenSSH refuses.

@@ -18,14 +18,14 @@ const MAX_RANGE_SIZE = 10_000;
 
 /** An '@' inside is allowed, as OpenSSH allows it (`alice@corp.example@web1`: user `alice@corp.example`). */
 const USER_PATTERN = /^[A-Za-z0-9._](?:[A-Za-z0-9._-]|@(?=[A-Za-z0-9._-]))*$/;
+const HOST_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+const IPV6_PATTERN = /^[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?$/;
+const GROUP_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
 /** Whether USER can be a login name in a target or a config file. */
 export function isUserName(user: string): boolean {
   return USER_PATTERN.test(user);
 }
-const HOST_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
-const IPV6_PATTERN = /^[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?$/;
-const GROUP_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
 /** What to write instead, for the refusals about one item's shape. */
 const ITEM_HINT = "write [user@]host[:port], e.g. deploy@web01:2222";
