@@ -179,6 +179,7 @@ export async function runConnect(plan: ConnectPlan): Promise<number> {
       keyboardInteractive: true,
     });
     await auth.load([settings]);
+    for (const warning of auth.warnings()) writeErr(formatError(warning));
     connection = await connect(settings, {
       auth,
       knownHosts: new KnownHostsFiles(),

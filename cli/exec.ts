@@ -134,6 +134,7 @@ export async function runExec(
       askPassword: flags.askPass === true,
     });
     await auth.load(plan.hosts);
+    for (const warning of auth.warnings()) writeErr(formatError(warning));
     const shown = progress = new Progress(plan, outcomes);
     await execOnHosts(
       plan.hosts,

@@ -167,6 +167,8 @@ export class Authenticator {
   #agentKeys: ParsedKey[] = [];
   #agentRead = false;
   #password: string | null = null;
+  /** Identity files given by `--key` or IdentityFile, as opposed to the defaults. */
+  readonly #named = new Set<string>();
 
   constructor(options: AuthOptions) {
     this.#options = options;
@@ -181,7 +183,10 @@ export class Authenticator {
     const paths = new Set<string>();
     for (const host of hosts) {
       for (const settings of [...host.proxyJump, host]) {
-        for (const path of settings.identityFiles) paths.add(path);
+        for (const path of settings.identityFiles) {
+          paths.add(path);
+          if (settings.identityFilesExplicit) this.#named.add(path);
+        }
       }
     }
     const fresh = [...paths].filter((path) => !this.#keys.has(path));
@@ -203,6 +208,19 @@ export class Authenticator {
       }
       this.#password = answer;
     }
+  }
+
+  /**
+   * After `load`, one line per named identity file (`--key`, IdentityFile)
+   * that does not exist. As OpenSSH, the caller shows them even when another
+   * key logs in: a mistyped `--key` should not pass unnoticed.
+   */
+  warnings(): string[] {
+    return [...this.#named]
+      .filter((path) => this.#keys.get(path)?.status === "missing")
+      .map((path) =>
+        `identity file ${path} not accessible: no such file; going on without it`
+      );
   }
 
   async #loadKey(path: string): Promise<LoadedKey> {

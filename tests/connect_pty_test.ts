@@ -256,14 +256,22 @@ Deno.test("sessions connect in a real terminal", async (t) => {
       async () => {
         const pty = await outerShell(world);
         try {
+          // A --key that does not exist is named; the config's key logs in.
+          const missing = join(world.dir, "id_typo");
           await connect(pty, [
             "-F",
             config,
             HOST,
+            "--key",
+            missing,
             "--command",
             "test -t 0 && echo tty-$((6*7)); exit 3",
           ]);
           await pty.waitFor(/^tty-42\s*$/m, 20_000);
+          assert.match(
+            await pty.screen(),
+            /identity file \S*id_typo not accessible: no such file/,
+          );
           await pty.waitFor(/^rc=3$/m);
           await pty.typeLine("clear");
           await connect(pty, [

@@ -935,6 +935,30 @@ Deno.test("sessions exec against real sshds", async (t) => {
       },
     );
 
+    await t.step(
+      "a --key that does not exist is named once, and another key logs in",
+      async () => {
+        await Deno.writeTextFile(
+          fixture.knownHosts,
+          fixture.cluster.knownHosts,
+        );
+        const missing = join(fixture.dir, "id_typo");
+        const result = await exec(fixture, [
+          "--targets",
+          fixture.targets,
+          "--parallel",
+          "--key",
+          missing,
+          WHO,
+        ]);
+        assert.equal(result.code, 0, result.stderr);
+        const warning =
+          `sessions: identity file ${missing} not accessible: no such file; going on without it\n`;
+        assert.equal(result.stderr.split(warning).length - 1, 1, result.stderr);
+        assert.match(result.stderr, /3 hosts: 3 succeeded\n/);
+      },
+    );
+
     await t.step("--no-host-key-check runs and says so", async () => {
       await Deno.writeTextFile(fixture.knownHosts, "");
       const result = await exec(fixture, [
