@@ -7,6 +7,7 @@
  * `web[1,3,5-7]`, `rack[1-2]-n[01-04]`), whose zero padding is kept.
  */
 
+import { isIPv6 } from "node:net";
 import { RemoteError } from "./errors.ts";
 import type { Target } from "./types.ts";
 
@@ -19,7 +20,6 @@ const MAX_RANGE_SIZE = 10_000;
 /** An '@' inside is allowed, as OpenSSH allows it (`alice@corp.example@web1`: user `alice@corp.example`). */
 const USER_PATTERN = /^[A-Za-z0-9._](?:[A-Za-z0-9._-]|@(?=[A-Za-z0-9._-]))*$/;
 const HOST_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
-const IPV6_PATTERN = /^[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?$/;
 const GROUP_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
 /** Whether USER can be a login name in a target or a config file. */
@@ -171,7 +171,8 @@ function parseItem(token: string): Target[] {
   let port: number | undefined;
   const ipv6 = /^\[([^\]]*:[^\]]*)\](?::(.*))?$/.exec(rest);
   if (ipv6) {
-    if (!IPV6_PATTERN.test(ipv6[1])) {
+    // Node's own check: every RFC 4291 form, `%zone` included.
+    if (!isIPv6(ipv6[1])) {
       throw usage(
         `bad IPv6 address '[${ipv6[1]}]' in target '${token}'`,
         "write an IPv6 address like [2001:db8::1]:22",

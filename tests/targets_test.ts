@@ -117,6 +117,11 @@ Deno.test("parseTargetList", async (t) => {
     assertUsage(() => labels("bad/host"), "bad host name 'bad/host'");
     assertUsage(() => labels("fe80::1"), "bad target 'fe80::1'");
     assertUsage(() => labels("[zz:1]"), "bad IPv6 address");
+    for (
+      const address of [":", ":::", "1::2::3", "::1%", "1:2:3:4:5:6:7:8:9"]
+    ) {
+      assertUsage(() => labels(`[${address}]:22`), "bad IPv6 address");
+    }
     assertUsage(() => labels("b c@d"), "contains a space");
     assertUsage(() => labels("a;b@c"), "bad user name 'a;b'");
   });
