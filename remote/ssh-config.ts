@@ -120,7 +120,7 @@ type ConfigLine =
   | { kind: "host"; patterns: { negated: boolean; pattern: string }[] }
   | { kind: "match"; criteria: MatchCriterion[] }
   | { kind: "include"; files: ConfigLine[][] }
-  | { kind: "option"; option: ConfigValue };
+  | { kind: "option"; option: ConfigValue; where: string };
 
 interface ParseContext {
   userConfig: boolean;
@@ -525,7 +525,7 @@ function parseConfigText(
         return;
     }
     const option = parseOption(keyword, args, rest, where);
-    if (option) lines.push({ kind: "option", option });
+    if (option) lines.push({ kind: "option", option, where });
   });
   return lines;
 }
@@ -549,6 +549,13 @@ interface Collected {
   globalKnownHostsFiles?: string[];
   hostKeyAlias?: string;
   forwardAgent?: boolean;
+  /**
+   * FILE:LINE of each applied value that is expanded later (HostName,
+   * IdentityFile, UserKnownHostsFile), keyed by `keyword value`. Tokens and
+   * `${VAR}` are checked only when a host uses the value, as OpenSSH does,
+   * so the error names the line then.
+   */
+  origins: Map<string, string>;
 }
 
 interface PassState {
@@ -566,7 +573,7 @@ function hostForMatch(state: PassState): string {
   if (state.finalPass) return hostname ?? state.host;
   return hostname === undefined
     ? state.host
-    : expandHostName(hostname, state.host);
+    : expandHostName(hostname, state.host, state.collected);
 }
 
 function evaluateMatch(criteria: MatchCriterion[], state: PassState): boolean {
@@ -623,7 +630,25 @@ function evaluateHost(
   return active;
 }
 
-function applyOption(collected: Collected, option: ConfigValue): void {
+/** The keywords whose values are expanded (tokens, `~`, `${VAR}`) when used. */
+const EXPANDED_KEYWORDS = new Set([
+  "hostname",
+  "identityfile",
+  "userknownhostsfile",
+]);
+
+function applyOption(
+  collected: Collected,
+  option: ConfigValue,
+  where: string,
+): void {
+  if (EXPANDED_KEYWORDS.has(option.key)) {
+    for (const value of [option.value].flat()) {
+      const key = `${option.key} ${value}`;
+      // The first line wins, as the first value does.
+      if (!collected.origins.has(key)) collected.origins.set(key, where);
+    }
+  }
   switch (option.key) {
     case "hostname":
       collected.hostname ??= option.value;
@@ -711,7 +736,7 @@ function runLines(
         break;
       }
       case "option":
-        if (state.active) applyOption(state.collected, line.option);
+        if (state.active) applyOption(state.collected, line.option, line.where);
         break;
     }
   }
@@ -720,8 +745,26 @@ function runLines(
 // ---------------------------------------------------------------- tokens
 
 /** `%h` and `%%` in HostName (the only tokens OpenSSH allows there). */
-function expandHostName(hostname: string, host: string): string {
-  return expandPercent(hostname, { h: host }, `HostName '${hostname}'`);
+function expandHostName(
+  hostname: string,
+  host: string,
+  collected: Collected,
+): string {
+  return expandPercent(
+    hostname,
+    { h: host },
+    valueLabel(collected, "HostName", hostname),
+  );
+}
+
+/** `FILE:LINE: Keyword 'value'` for an error about a value from a config line. */
+function valueLabel(
+  collected: Collected,
+  keyword: string,
+  value: string,
+): string {
+  const where = collected.origins.get(`${keyword.toLowerCase()} ${value}`);
+  return `${where === undefined ? "" : `${where}: `}${keyword} '${value}'`;
 }
 
 function expandPercent(
@@ -907,15 +950,13 @@ class ParsedSshConfig implements SshConfig {
       r: user,
       u: local.user,
     };
-    const expandPath = (path: string, what: string) =>
-      expandEnvironment(
-        expandPercent(
-          expandTilde(path, local.home),
-          tokens,
-          `${what} '${path}'`,
-        ),
+    const expandPath = (path: string, keyword: string) => {
+      const what = valueLabel(collected, keyword, path);
+      return expandEnvironment(
+        expandPercent(expandTilde(path, local.home), tokens, what),
         what,
       );
+    };
 
     const explicit = collected.identityFiles.length > 0;
     const identityFiles =
@@ -1003,6 +1044,7 @@ class ParsedSshConfig implements SshConfig {
   #collect(target: Target, overrides: HostOverrides): Collected {
     const collected: Collected = {
       identityFiles: [...(overrides.identityFiles ?? [])],
+      origins: new Map(),
     };
     const user = target.user ?? overrides.user;
     const port = target.port ?? overrides.port;
@@ -1023,7 +1065,7 @@ class ParsedSshConfig implements SshConfig {
     }
     let host = collected.hostname === undefined
       ? target.host
-      : expandHostName(collected.hostname, target.host);
+      : expandHostName(collected.hostname, target.host, collected);
     if (!isAddress(host)) host = host.toLowerCase();
     collected.hostname = host;
     if (this.#hasFinalMatch) {

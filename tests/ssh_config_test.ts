@@ -565,6 +565,39 @@ Deno.test("ssh config: files chosen, relative Include, defaults from the session
       );
     });
 
+    await t.step(
+      "a bad token or unset ${VAR} fails the host that uses it, naming file:line",
+      () => {
+        const file = join(home, "tokens");
+        Deno.writeTextFileSync(
+          file,
+          "Host a\n  IdentityFile ~/.ssh/%Z\n" +
+            "Host b\n  HostName %q.example\n" +
+            "Host c\n  UserKnownHostsFile ${SESSIONS_TEST_UNSET}/kh\n" +
+            "Host d\n  Port 22\n",
+        );
+        const config = loadSshConfig({ local, configFile: file });
+        const fails = (host: string, message: string) =>
+          assert.throws(
+            () => config.resolve(parseTargetList(host)[0]),
+            (error: unknown) => {
+              assert.ok(error instanceof RemoteError);
+              assert.equal(error.kind, "usage");
+              assert.equal(error.message, message);
+              return true;
+            },
+          );
+        fails("a", `${file}:2: IdentityFile '~/.ssh/%Z': unknown token '%Z'`);
+        fails("b", `${file}:4: HostName '%q.example': unknown token '%q'`);
+        fails(
+          "c",
+          `${file}:6: UserKnownHostsFile '\${SESSIONS_TEST_UNSET}/kh': environment variable \${SESSIONS_TEST_UNSET} is not set`,
+        );
+        // As OpenSSH: checked when used, so the other hosts are unaffected.
+        assert.equal(config.resolve(parseTargetList("d")[0]).port, 22);
+      },
+    );
+
     await t.step("ProxyJump loops are refused", () => {
       const file = join(home, "loop");
       Deno.writeTextFileSync(
