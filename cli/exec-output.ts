@@ -110,6 +110,49 @@ export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
   return bytes;
 }
 
+/**
+ * How much of each stream of one host the buffered modes (blocks, gather,
+ * json) keep; the rest is dropped and the host marked. Without a cap, one
+ * `cat` of a large file filled memory, and a JSON record past V8's longest
+ * string (2^29 characters) ended the run in an internal error. JSON may
+ * escape a byte into six characters (`\u0000`), and both streams share one
+ * record: 2 × 6 × 32 MiB stays under that length. Lines mode and --outdir
+ * stream the output and keep all of it.
+ */
+export const BUFFERED_STREAM_LIMIT = 32 * 1024 * 1024;
+
+/** BUFFERED_STREAM_LIMIT in words, for messages. */
+export const BUFFERED_STREAM_LIMIT_TEXT = "32 MiB";
+
+/** One host's output in the buffered modes: each stream up to LIMIT bytes. */
+export class CappedOutput {
+  readonly #chunks: Uint8Array[][] = [[], []];
+  readonly #sizes = [0, 0];
+  #truncated = false;
+
+  constructor(private readonly limit = BUFFERED_STREAM_LIMIT) {}
+
+  push(stream: OutputStream, chunk: Uint8Array): void {
+    const which = stream === "stdout" ? 0 : 1;
+    const room = this.limit - this.#sizes[which];
+    if (chunk.length > room) this.#truncated = true;
+    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    if (kept.length === 0) return;
+    // A copy: ssh2 may reuse its buffers (and a Buffer's slice() is a view).
+    this.#chunks[which].push(new Uint8Array(kept));
+    this.#sizes[which] += kept.length;
+  }
+
+  collect(outcome: HostOutcome): CollectedOutput {
+    return {
+      outcome,
+      stdout: concatBytes(this.#chunks[0]),
+      stderr: concatBytes(this.#chunks[1]),
+      truncated: this.#truncated,
+    };
+  }
+}
+
 const HOST_COLORS: readonly Style[] = [
   "cyan",
   "green",
@@ -187,6 +230,14 @@ export function errorText(error: NonNullable<HostOutcome["error"]>): string {
   return error.hint ? `${error.message} (${error.hint})` : error.message;
 }
 
+/** The status of a block or group: the host's status, and whether its output was cut. */
+function collectedStatus(entry: CollectedOutput): string {
+  const status = describeStatus(entry.outcome);
+  return entry.truncated
+    ? `${status}; output cut at ${BUFFERED_STREAM_LIMIT_TEXT}`
+    : status;
+}
+
 function succeeded(outcome: HostOutcome): boolean {
   return outcome.error === null && outcome.signal === null &&
     outcome.exitCode === 0;
@@ -238,19 +289,17 @@ export function formatBody(
 
 /** `--output blocks`: one host's whole output under its header, as byte parts to write in order. */
 export function formatBlock(
-  outcome: HostOutcome,
-  stdout: Uint8Array,
-  stderr: Uint8Array,
+  entry: CollectedOutput,
   paint: Painter,
 ): Uint8Array[] {
   return [
     encoder.encode(formatHeader(
-      outcome.label,
-      describeStatus(outcome),
-      succeeded(outcome),
+      entry.outcome.label,
+      collectedStatus(entry),
+      succeeded(entry.outcome),
       paint,
     )),
-    ...formatBody(stdout, stderr, paint),
+    ...formatBody(entry.stdout, entry.stderr, paint),
   ];
 }
 
@@ -258,6 +307,8 @@ export interface CollectedOutput {
   outcome: HostOutcome;
   stdout: Uint8Array;
   stderr: Uint8Array;
+  /** Some of the output was dropped: over BUFFERED_STREAM_LIMIT in a stream. */
+  truncated: boolean;
 }
 
 export interface GatheredGroup {
@@ -280,7 +331,7 @@ export function gatherOutputs(
   const groups = new Map<string, GatheredGroup>();
   for (const entry of collected) {
     const key = [
-      describeStatus(entry.outcome),
+      collectedStatus(entry),
       digest(entry.stdout),
       digest(entry.stderr),
     ].join("\0");
@@ -305,7 +356,7 @@ export function formatGathered(
     return [
       encoder.encode(formatHeader(
         foldHosts(labels) + count,
-        describeStatus(sample.outcome),
+        collectedStatus(sample),
         succeeded(sample.outcome),
         paint,
       )),
@@ -319,9 +370,7 @@ export function formatGathered(
  * bytes that are not valid UTF-8 become U+FFFD (use --outdir for exact bytes).
  */
 export function formatJsonRecord(
-  outcome: HostOutcome,
-  stdout: Uint8Array,
-  stderr: Uint8Array,
+  { outcome, stdout, stderr, truncated }: CollectedOutput,
 ): string {
   return JSON.stringify({
     target: outcome.label,
@@ -332,6 +381,7 @@ export function formatJsonRecord(
     signal: outcome.signal,
     stdout: decoder.decode(stdout),
     stderr: decoder.decode(stderr),
+    truncated,
     duration_ms: Math.round(outcome.durationMs),
     error: outcome.error
       ? { kind: outcome.error.kind, message: errorText(outcome.error) }

@@ -9,6 +9,8 @@ import { DEFAULT_FAN_OUT } from "./commands/exec.ts";
 import { CliError, osReason, usageError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
 import {
+  BUFFERED_STREAM_LIMIT_TEXT,
+  CappedOutput,
   type CollectedOutput,
   concatBytes,
   describeStatus,
@@ -405,7 +407,7 @@ function createSink(plan: ExecPlan): OutputSink {
     case "outdir":
       return new OutdirSink(plan.outdir!, plan.labels);
     default:
-      return new CollectingSink(plan.labels.length, plan.mode);
+      return new CollectingSink(plan.mode);
   }
 }
 
@@ -525,41 +527,51 @@ class LinesSink implements OutputSink {
 
 /** Keeps each host's bytes until it finishes (blocks, JSON, gather). */
 class CollectingSink implements OutputSink {
-  readonly #chunks: Uint8Array[][][];
+  readonly #outputs = new Map<number, CappedOutput>();
   readonly #collected: CollectedOutput[] = [];
+  /** Labels of the hosts whose output was cut. */
+  readonly #truncated: string[] = [];
 
-  constructor(
-    count: number,
-    private readonly mode: "blocks" | "json" | "gather",
-  ) {
-    this.#chunks = Array.from({ length: count }, () => [[], []]);
-  }
+  constructor(private readonly mode: "blocks" | "json" | "gather") {}
 
   output(index: number, stream: OutputStream, chunk: Uint8Array): void {
-    // ssh2 may reuse its buffers: keep a copy (a Buffer's slice() is a view).
-    this.#chunks[index][stream === "stdout" ? 0 : 1].push(
-      new Uint8Array(chunk),
-    );
+    let output = this.#outputs.get(index);
+    if (output === undefined) {
+      output = new CappedOutput();
+      this.#outputs.set(index, output);
+    }
+    output.push(stream, chunk);
   }
 
   finished(index: number, outcome: HostOutcome): void {
-    const [out, err] = this.#chunks[index];
-    const stdout = concatBytes(out);
-    const stderr = concatBytes(err);
-    this.#chunks[index] = [[], []];
+    const entry = (this.#outputs.get(index) ?? new CappedOutput()).collect(
+      outcome,
+    );
+    this.#outputs.delete(index);
+    if (entry.truncated) this.#truncated.push(outcome.label);
     if (this.mode === "blocks") {
-      writeOut(formatBlock(outcome, stdout, stderr, stdoutPaint));
+      writeOut(formatBlock(entry, stdoutPaint));
     } else if (this.mode === "json") {
-      writeOut(formatJsonRecord(outcome, stdout, stderr));
+      writeOut(formatJsonRecord(entry));
     } else {
-      this.#collected[index] = { outcome, stdout, stderr };
+      this.#collected[index] = entry;
     }
   }
 
-  end(): void {
-    if (this.mode !== "gather") return;
-    const collected = this.#collected.filter((entry) => entry !== undefined);
-    writeOut(formatGathered(gatherOutputs(collected), stdoutPaint));
+  /** Output that was cut is a failure of the run, as lost --outdir files are. */
+  end(): CliError | null {
+    if (this.mode === "gather") {
+      const collected = this.#collected.filter((entry) => entry !== undefined);
+      writeOut(formatGathered(gatherOutputs(collected), stdoutPaint));
+    }
+    if (this.#truncated.length === 0) return null;
+    return new CliError(
+      `output over ${BUFFERED_STREAM_LIMIT_TEXT} in a stream was cut short for ${
+        foldHosts(this.#truncated)
+      }`,
+      ExitCode.FAILURE,
+      "use --output lines or --outdir DIR to keep all of it",
+    );
   }
 }
 

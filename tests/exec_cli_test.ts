@@ -274,6 +274,7 @@ Deno.test("sessions exec against real sshds", async (t) => {
             "stderr",
             "stdout",
             "target",
+            "truncated",
             "user",
           ]);
           assert.equal(record.stdout, `${record.target}\n`);
@@ -282,6 +283,7 @@ Deno.test("sessions exec against real sshds", async (t) => {
           assert.equal(record.exit_code, 0);
           assert.equal(record.signal, null);
           assert.equal(record.error, null);
+          assert.equal(record.truncated, false);
           assert.equal(record.port, fixture.cluster.port);
           assert.equal(record.user, fixture.cluster.user);
           assert.equal(typeof record.duration_ms, "number");
@@ -289,6 +291,39 @@ Deno.test("sessions exec against real sshds", async (t) => {
         assert.deepEqual(
           records.map((record) => record.target).sort(),
           [a, b, c].sort(),
+        );
+      },
+    );
+
+    await t.step(
+      "--json: a stream over 32 MiB is cut there and marked, the other hosts whole, exit 1",
+      async () => {
+        const limit = 32 * 1024 * 1024;
+        const result = await exec(fixture, [
+          "--targets",
+          `${a},${b}`,
+          "--json",
+          `set -- $SSH_CONNECTION; if [ "$3" = ${a} ]; then ` +
+          `head -c ${limit + 4096} /dev/zero; else echo small; fi`,
+        ]);
+        assert.equal(result.code, 1, result.stderr);
+        const [big, small] = result.stdout.trimEnd().split("\n").map((
+          line,
+        ) => JSON.parse(line));
+        assert.equal(big.target, a);
+        assert.equal(big.stdout.length, limit);
+        assert.equal(big.truncated, true);
+        assert.equal(big.exit_code, 0);
+        assert.equal(small.stdout, "small\n");
+        assert.equal(small.truncated, false);
+        assert.match(
+          result.stderr,
+          new RegExp(
+            `2 hosts: 2 succeeded\n` +
+              `sessions: output over 32 MiB in a stream was cut short for ${
+                a.replaceAll(".", "\\.")
+              } \\(use --output lines or --outdir DIR to keep all of it\\)\n$`,
+          ),
         );
       },
     );

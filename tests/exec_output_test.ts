@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import {
+  BUFFERED_STREAM_LIMIT,
+  CappedOutput,
   categorize,
+  type CollectedOutput,
   concatBytes,
   exitCodeFor,
   formatBlock,
@@ -23,6 +26,22 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 /** Byte parts as written, read back as text. */
 const written = (parts: Uint8Array[]) =>
   new TextDecoder().decode(concatBytes(parts));
+
+/** A host's complete (not cut) output, from text or bytes. */
+function collected(
+  result: HostOutcome,
+  stdout: string | Uint8Array = "",
+  stderr: string | Uint8Array = "",
+): CollectedOutput {
+  const asBytes = (value: string | Uint8Array) =>
+    typeof value === "string" ? bytes(value) : value;
+  return {
+    outcome: result,
+    stdout: asBytes(stdout),
+    stderr: asBytes(stderr),
+    truncated: false,
+  };
+}
 
 function outcome(
   label: string,
@@ -151,21 +170,17 @@ Deno.test("LinePrefixer colours each host the same way every time", () => {
 Deno.test("blocks: header with status, then stdout, then marked stderr", () => {
   assert.equal(
     written(formatBlock(
-      outcome("web1", { exitCode: 3 }),
-      bytes("out1\nout2"),
-      bytes("err\n"),
+      collected(outcome("web1", { exitCode: 3 }), "out1\nout2", "err\n"),
       noPaint,
     )),
     "--- web1 (exit 3) ---\nout1\nout2\n! err\n",
   );
   assert.equal(
     written(formatBlock(
-      outcome("web2", {
+      collected(outcome("web2", {
         exitCode: null,
         error: { kind: "unreachable", message: "connection refused" },
-      }),
-      new Uint8Array(0),
-      new Uint8Array(0),
+      })),
       noPaint,
     )),
     "--- web2 (unreachable: connection refused) ---\n",
@@ -186,12 +201,14 @@ Deno.test("blocks and gather pass output that is not UTF-8 through byte for byte
     bytes("\n! a\n"),
   ]);
   assert.deepEqual(
-    concatBytes(formatBlock(outcome("web1"), stdout, stderr, noPaint)),
+    concatBytes(
+      formatBlock(collected(outcome("web1"), stdout, stderr), noPaint),
+    ),
     expected,
   );
   assert.deepEqual(
     concatBytes(formatGathered(
-      gatherOutputs([{ outcome: outcome("web1"), stdout, stderr }]),
+      gatherOutputs([collected(outcome("web1"), stdout, stderr)]),
       noPaint,
     )),
     expected,
@@ -199,11 +216,8 @@ Deno.test("blocks and gather pass output that is not UTF-8 through byte for byte
 });
 
 Deno.test("gather groups identical output and status, folding host lists", () => {
-  const entry = (label: string, out: string, exitCode = 0) => ({
-    outcome: outcome(label, { exitCode }),
-    stdout: bytes(out),
-    stderr: new Uint8Array(0),
-  });
+  const entry = (label: string, out: string, exitCode = 0) =>
+    collected(outcome(label, { exitCode }), out);
   const groups = gatherOutputs([
     entry("web01", "same\n"),
     entry("web02", "same\n"),
@@ -227,17 +241,17 @@ Deno.test("gather groups identical output and status, folding host lists", () =>
 
 Deno.test("gather keeps hosts apart when only stderr differs", () => {
   const groups = gatherOutputs([
-    { outcome: outcome("a1"), stdout: bytes("x"), stderr: bytes("e1") },
-    { outcome: outcome("a2"), stdout: bytes("x"), stderr: bytes("e2") },
+    collected(outcome("a1"), "x", "e1"),
+    collected(outcome("a2"), "x", "e2"),
   ]);
   assert.equal(groups.length, 2);
 });
 
 Deno.test("gather keeps hosts apart whose output differs only in bytes that are not UTF-8", () => {
   const groups = gatherOutputs([
-    { outcome: outcome("a1"), stdout: Uint8Array.of(0xe9), stderr: bytes("") },
-    { outcome: outcome("a2"), stdout: Uint8Array.of(0xe8), stderr: bytes("") },
-    { outcome: outcome("a3"), stdout: Uint8Array.of(0xe9), stderr: bytes("") },
+    collected(outcome("a1"), Uint8Array.of(0xe9)),
+    collected(outcome("a2"), Uint8Array.of(0xe8)),
+    collected(outcome("a3"), Uint8Array.of(0xe9)),
   ]);
   assert.deepEqual(groups.map((group) => group.labels), [["a1", "a3"], [
     "a2",
@@ -245,16 +259,16 @@ Deno.test("gather keeps hosts apart whose output differs only in bytes that are 
 });
 
 Deno.test("a JSON record has every field, snake_case, output as text", () => {
-  const line = formatJsonRecord(
+  const line = formatJsonRecord(collected(
     outcome("ops@web1:2222", {
       host: "web1",
       port: 2222,
       exitCode: null,
       signal: "KILL",
     }),
-    bytes("hi\n"),
+    "hi\n",
     new Uint8Array([0x66, 0xff, 0x0a]),
-  );
+  ));
   assert.ok(line.endsWith("\n"));
   assert.equal(line.indexOf("\n"), line.length - 1);
   assert.deepEqual(JSON.parse(line), {
@@ -266,21 +280,55 @@ Deno.test("a JSON record has every field, snake_case, output as text", () => {
     signal: "KILL",
     stdout: "hi\n",
     stderr: "f\uFFFD\n",
+    truncated: false,
     duration_ms: 12,
     error: null,
   });
-  const failed = JSON.parse(formatJsonRecord(
+  const failed = JSON.parse(formatJsonRecord(collected(
     outcome("web2", {
       exitCode: null,
       error: { kind: "host-key", message: "unknown host key" },
     }),
-    new Uint8Array(0),
-    new Uint8Array(0),
-  ));
+  )));
   assert.deepEqual(failed.error, {
     kind: "host-key",
     message: "unknown host key",
   });
+});
+
+Deno.test("buffered output keeps each stream up to its limit, and says when it cut", () => {
+  const output = new CappedOutput(5);
+  const reused = new Uint8Array(bytes("abc"));
+  output.push("stdout", reused);
+  reused.set(bytes("XYZ")); // ssh2 may reuse a buffer: the copy stays
+  output.push("stderr", bytes("12345"));
+  const whole = output.collect(outcome("web1"));
+  assert.equal(new TextDecoder().decode(whole.stdout), "abc");
+  assert.equal(whole.truncated, false, "exactly the limit is not cut");
+  output.push("stdout", bytes("defg"));
+  output.push("stdout", bytes("h"));
+  const cut = output.collect(outcome("web1"));
+  assert.equal(new TextDecoder().decode(cut.stdout), "abcde");
+  assert.equal(new TextDecoder().decode(cut.stderr), "12345");
+  assert.equal(cut.truncated, true);
+
+  assert.equal(
+    written(formatBlock(cut, noPaint)),
+    "--- web1 (exit 0; output cut at 32 MiB) ---\nabcde\n! 12345\n",
+  );
+  assert.equal(JSON.parse(formatJsonRecord(cut)).truncated, true);
+  // A cut output never groups with a whole one, even with the same bytes.
+  const groups = gatherOutputs([
+    collected(outcome("a1"), "abcde", "12345"),
+    { ...cut, outcome: outcome("a2") },
+  ]);
+  assert.equal(groups.length, 2);
+});
+
+Deno.test("the limit keeps the largest JSON record under V8's longest string", () => {
+  // Each byte 0x00 becomes six characters (\u0000), in both streams.
+  const worst = 2 * 6 * BUFFERED_STREAM_LIMIT + 1024;
+  assert.ok(worst < 2 ** 29 - 24, String(worst));
 });
 
 Deno.test("outdir names are filesystem-safe and distinct", () => {
