@@ -12,7 +12,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Exit statuses for the signals that end `connect` early: 128 + the signal number. */
-const SIGNAL_EXIT: Partial<Record<Deno.Signal, number>> = {
+export const SIGNAL_EXIT: Partial<Record<Deno.Signal, number>> = {
   SIGHUP: 129,
   SIGINT: 130,
   SIGTERM: 143,

@@ -4,6 +4,8 @@ import { tidyCommanderMessage } from "../cli/app.ts";
 import { runSessions, sessionsArgv } from "./helpers/sessions.ts";
 import { PrivateTmux } from "./helpers/tmux.ts";
 import { VERSION } from "../cli/version.ts";
+import { ExitCode } from "../cli/exit-codes.ts";
+import { SIGNAL_EXIT } from "../cli/terminal.ts";
 
 Deno.test("the deno.json sessions task runs main.ts with exactly the shared runtime flags", async () => {
   const config = JSON.parse(
@@ -13,6 +15,32 @@ Deno.test("the deno.json sessions task runs main.ts with exactly the shared runt
     config.tasks.sessions,
     `deno run --quiet ${RUNTIME_FLAGS.join(" ")} main.ts`,
   );
+});
+
+/** The codes in the first column of the table under HEADING in the README. */
+function readmeCodes(readme: string, heading: string): number[] {
+  const start = readme.indexOf(`\n${heading}\n`);
+  assert.ok(start >= 0, `no '${heading}' in the README`);
+  const table = readme.slice(start + heading.length + 2).split("\n\n")
+    .map((block) => block.trim())
+    .find((block) => block.startsWith("|"));
+  assert.ok(table, `no table under '${heading}'`);
+  return table.split("\n").slice(2).map((row) => Number(row.split("|")[1]));
+}
+
+Deno.test("the README's exit code tables list exactly the codes sessions uses", async () => {
+  const readme = await Deno.readTextFile(
+    new URL("../README.md", import.meta.url),
+  );
+  const used = new Set([
+    ...Object.values(ExitCode),
+    ...Object.values(SIGNAL_EXIT),
+  ]);
+  const listed = readmeCodes(readme, "## Exit codes");
+  assert.deepEqual(listed, [...used].sort((a, b) => a - b));
+  for (const code of readmeCodes(readme, "### Exit status of exec")) {
+    assert.ok(used.has(code), `exec's table lists ${code}`);
+  }
 });
 
 Deno.test("commander messages become one line with a lower-case suggestion", () => {
