@@ -114,6 +114,11 @@ async function finish(
   return { code: status.code, stderr };
 }
 
+/** known_hosts back to every host's key (steps before may have changed it). */
+function trustEveryHost(fixture: Fixture): Promise<void> {
+  return Deno.writeTextFile(fixture.knownHosts, fixture.cluster.knownHosts);
+}
+
 /** The processes on this machine (the loopback sshds run here) matching PATTERN. */
 async function remote(pattern: string): Promise<string> {
   const output = await new Deno.Command("pgrep", {
@@ -924,10 +929,7 @@ Deno.test("sessions exec against real sshds", async (t) => {
     await t.step(
       "on a terminal: an encrypted key's passphrase is asked once for all hosts",
       async () => {
-        await Deno.writeTextFile(
-          fixture.knownHosts,
-          fixture.cluster.knownHosts,
-        );
+        await trustEveryHost(fixture);
         const pty = await startWithEncryptedKey(
           fixture,
           ["--targets", fixture.targets, "--parallel"],
@@ -973,10 +975,7 @@ Deno.test("sessions exec against real sshds", async (t) => {
     await t.step(
       "a --key that does not exist is named once, and another key logs in",
       async () => {
-        await Deno.writeTextFile(
-          fixture.knownHosts,
-          fixture.cluster.knownHosts,
-        );
+        await trustEveryHost(fixture);
         const missing = join(fixture.dir, "id_typo");
         const result = await exec(fixture, [
           "--targets",
