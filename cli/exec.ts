@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import type { ExecFlags } from "./commands/exec.ts";
 import { DEFAULT_FAN_OUT } from "./commands/exec.ts";
-import { CliError, osReason, usageError } from "./errors.ts";
+import { osReason, usageError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
 import {
   BUFFERED_STREAM_LIMIT_TEXT,
@@ -181,11 +181,14 @@ export async function runExec(
     terminal?.restore();
     stopListening(signals);
   }
-  const sinkFailure = sink.end();
+  const lost = sink.end();
   const finished = outcomes.filter((outcome) => outcome !== undefined);
   writeErr(formatSummary(finished, stderrPaint));
-  Deno.exitCode = interruptStatus ?? exitCodeFor(finished);
-  if (sinkFailure) throw sinkFailure;
+  if (lost) writeErr(formatError(lost.message, lost.hint));
+  // A host's own failure (7, 8, 6) or an interrupt keeps its code: lost
+  // output only turns what would be success into 1.
+  const code = interruptStatus ?? exitCodeFor(finished);
+  Deno.exitCode = code === ExitCode.OK && lost ? ExitCode.FAILURE : code;
 }
 
 async function planRun(command: string, flags: ExecFlags): Promise<ExecPlan> {
@@ -469,11 +472,17 @@ class Progress {
 }
 
 /** Where each host's output goes; one implementation per output mode. */
+/** Output a sink could not deliver whole: one line after the summary. */
+interface LostOutput {
+  message: string;
+  hint: string;
+}
+
 interface OutputSink {
   output(index: number, stream: OutputStream, chunk: Uint8Array): void;
   finished(index: number, outcome: HostOutcome): void;
-  /** After the last host, before the summary; a failure of its own to report after it. */
-  end(): CliError | null | void;
+  /** After the last host, before the summary; output it lost, to report after the summary. */
+  end(): LostOutput | null | void;
 }
 
 /** Lines mode: whole lines, prefixed with the host, as they arrive; stderr lines to stderr. */
@@ -558,20 +567,19 @@ class CollectingSink implements OutputSink {
     }
   }
 
-  /** Output that was cut is a failure of the run, as lost --outdir files are. */
-  end(): CliError | null {
+  end(): LostOutput | null {
     if (this.mode === "gather") {
       const collected = this.#collected.filter((entry) => entry !== undefined);
       writeOut(formatGathered(gatherOutputs(collected), stdoutPaint));
     }
     if (this.#truncated.length === 0) return null;
-    return new CliError(
-      `output over ${BUFFERED_STREAM_LIMIT_TEXT} in a stream was cut short for ${
-        foldHosts(this.#truncated)
-      }`,
-      ExitCode.FAILURE,
-      "use --output lines or --outdir DIR to keep all of it",
-    );
+    return {
+      message:
+        `output over ${BUFFERED_STREAM_LIMIT_TEXT} in a stream was cut short for ${
+          foldHosts(this.#truncated)
+        }`,
+      hint: "use --output lines or --outdir DIR to keep all of it",
+    };
   }
 }
 
@@ -606,17 +614,17 @@ class OutdirSink implements OutputSink {
     this.#close(index);
   }
 
-  /** Files that could not be written: a failure of this run, after its summary. */
-  end(): CliError | null {
+  /** Files that could not be written. */
+  end(): LostOutput | null {
     if (this.#lost.size === 0) return null;
     const [reason] = this.#lost.values();
-    return new CliError(
-      `could not write the --outdir files of ${
+    return {
+      message: `could not write the --outdir files of ${
         foldHosts([...this.#lost.keys()].map((index) => this.#labels[index]))
       }: ${reason}`,
-      ExitCode.FAILURE,
-      "their output is incomplete; check the directory and the free space",
-    );
+      hint:
+        "their output is incomplete; check the directory and the free space",
+    };
   }
 
   /**
