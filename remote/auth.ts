@@ -167,8 +167,8 @@ export class Authenticator {
   #agentKeys: ParsedKey[] = [];
   #agentRead = false;
   #password: string | null = null;
-  /** Identity files given by `--key` or IdentityFile, as opposed to the defaults. */
-  readonly #named = new Set<string>();
+  /** Identity files given with `--key`. */
+  readonly #fromCommandLine = new Set<string>();
 
   constructor(options: AuthOptions) {
     this.#options = options;
@@ -183,9 +183,9 @@ export class Authenticator {
     const paths = new Set<string>();
     for (const host of hosts) {
       for (const settings of [...host.proxyJump, host]) {
-        for (const path of settings.identityFiles) {
-          paths.add(path);
-          if (settings.identityFilesExplicit) this.#named.add(path);
+        for (const path of settings.identityFiles) paths.add(path);
+        for (const path of settings.commandLineIdentityFiles) {
+          this.#fromCommandLine.add(path);
         }
       }
     }
@@ -211,12 +211,13 @@ export class Authenticator {
   }
 
   /**
-   * After `load`, one line per named identity file (`--key`, IdentityFile)
-   * that does not exist. As OpenSSH, the caller shows them even when another
-   * key logs in: a mistyped `--key` should not pass unnoticed.
+   * After `load`, one line per `--key` file that does not exist. As `ssh -i`,
+   * the caller shows them even when another key logs in: a mistyped `--key`
+   * should not pass unnoticed. (A missing IdentityFile is passed over, as
+   * OpenSSH does, and named only if authentication fails.)
    */
   warnings(): string[] {
-    return [...this.#named]
+    return [...this.#fromCommandLine]
       .filter((path) => this.#keys.get(path)?.status === "missing")
       .map((path) =>
         `identity file ${path} not accessible: no such file; going on without it`

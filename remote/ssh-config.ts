@@ -959,10 +959,17 @@ class ParsedSshConfig implements SshConfig {
     };
 
     const explicit = collected.identityFiles.length > 0;
-    const identityFiles =
-      (explicit ? collected.identityFiles : DEFAULT_IDENTITY_FILES)
-        .filter((path) => path.toLowerCase() !== "none")
-        .map((path) => expandPath(path, "IdentityFile"));
+    const fromFlags = new Set(overrides.identityFiles);
+    const identityFiles: string[] = [];
+    const commandLineIdentityFiles: string[] = [];
+    for (
+      const path of explicit ? collected.identityFiles : DEFAULT_IDENTITY_FILES
+    ) {
+      if (path.toLowerCase() === "none") continue;
+      const expanded = expandPath(path, "IdentityFile");
+      identityFiles.push(expanded);
+      if (fromFlags.has(path)) commandLineIdentityFiles.push(expanded);
+    }
     const userKnownHosts = collected.userKnownHostsFiles ??
       DEFAULT_USER_KNOWN_HOSTS;
     const globalKnownHosts = collected.globalKnownHostsFiles ??
@@ -984,6 +991,7 @@ class ParsedSshConfig implements SshConfig {
       user,
       identityFiles,
       identityFilesExplicit: explicit,
+      commandLineIdentityFiles,
       identitiesOnly: collected.identitiesOnly ?? false,
       proxyJump: [],
       connectTimeout: collected.connectTimeout ?? defaults.connectTimeout ??

@@ -27,6 +27,11 @@ export interface HostSettings {
   identityFiles: string[];
   /** True when IdentityFile came from config or --key (not defaults). */
   identityFilesExplicit: boolean;
+  /**
+   * The ones of `identityFiles` given with --key: as `ssh -i` does, one that
+   * does not exist is warned of (a missing IdentityFile is passed over).
+   */
+  commandLineIdentityFiles: string[];
   identitiesOnly: boolean;
   /** ProxyJump hops, first hop first, each resolved the same way; empty for a direct connection. */
   proxyJump: HostSettings[];

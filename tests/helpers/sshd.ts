@@ -500,6 +500,7 @@ export function testHostSettings(
     user,
     identityFiles: [],
     identityFilesExplicit: true,
+    commandLineIdentityFiles: [],
     identitiesOnly: false,
     proxyJump: [],
     connectTimeout: null,
