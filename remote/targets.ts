@@ -20,6 +20,7 @@ const MAX_RANGE_SIZE = 10_000;
 /** An '@' inside is allowed, as OpenSSH allows it (`alice@corp.example@web1`: user `alice@corp.example`). */
 const USER_PATTERN = /^[A-Za-z0-9._](?:[A-Za-z0-9._-]|@(?=[A-Za-z0-9._-]))*$/;
 const HOST_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+const ZONE_PATTERN = /^[A-Za-z0-9._-]+$/;
 const GROUP_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
 /** Whether USER can be a login name in a target or a config file. */
@@ -171,8 +172,13 @@ function parseItem(token: string): Target[] {
   let port: number | undefined;
   const ipv6 = /^\[([^\]]*:[^\]]*)\](?::(.*))?$/.exec(rest);
   if (ipv6) {
-    // Node's own check: every RFC 4291 form, `%zone` included.
-    if (!isIPv6(ipv6[1])) {
+    // Node checks the address (every RFC 4291 form); a zone is an interface
+    // name, which on Linux may hold `_` (Node's check refuses it).
+    const [address, zone, ...extra] = ipv6[1].split("%");
+    if (
+      !isIPv6(address) || extra.length > 0 ||
+      (zone !== undefined && !ZONE_PATTERN.test(zone))
+    ) {
       throw usage(
         `bad IPv6 address '[${ipv6[1]}]' in target '${token}'`,
         "write an IPv6 address like [2001:db8::1]:22",

@@ -26,11 +26,14 @@ Deno.test("parseTargetList", async (t) => {
 
   await t.step("bracketed IPv6 with and without port", () => {
     assert.deepEqual(
-      parseTargetList("[::1]:2200,u@[2001:db8::5],[fe80::1%eth0]"),
+      parseTargetList(
+        "[::1]:2200,u@[2001:db8::5],[fe80::1%eth0],[fe80::2%br_lan]",
+      ),
       [
         { label: "[::1]:2200", host: "::1", port: 2200 },
         { label: "u@[2001:db8::5]", host: "2001:db8::5", user: "u" },
         { label: "[fe80::1%eth0]", host: "fe80::1%eth0" },
+        { label: "[fe80::2%br_lan]", host: "fe80::2%br_lan" },
       ],
     );
   });
@@ -118,7 +121,15 @@ Deno.test("parseTargetList", async (t) => {
     assertUsage(() => labels("fe80::1"), "bad target 'fe80::1'");
     assertUsage(() => labels("[zz:1]"), "bad IPv6 address");
     for (
-      const address of [":", ":::", "1::2::3", "::1%", "1:2:3:4:5:6:7:8:9"]
+      const address of [
+        ":",
+        ":::",
+        "1::2::3",
+        "::1%",
+        "::1%a%b",
+        "::1%a:b",
+        "1:2:3:4:5:6:7:8:9",
+      ]
     ) {
       assertUsage(() => labels(`[${address}]:22`), "bad IPv6 address");
     }
