@@ -301,15 +301,17 @@ Deno.test("sessions exec against real sshds", async (t) => {
     );
 
     await t.step(
-      "--json: a stream over 32 MiB is cut there and marked, the other hosts whole, exit 1",
+      "buffered modes: a stream over 32 MiB is cut there and marked, the other hosts whole; exit 1 unless a host failed",
       async () => {
         const limit = 32 * 1024 * 1024;
+        const bigOnA = (other: string) =>
+          `set -- $SSH_CONNECTION; if [ "$3" = ${a} ]; then ` +
+          `head -c ${limit + 4096} /dev/zero; else ${other}; fi`;
         const result = await exec(fixture, [
           "--targets",
           `${a},${b}`,
           "--json",
-          `set -- $SSH_CONNECTION; if [ "$3" = ${a} ]; then ` +
-          `head -c ${limit + 4096} /dev/zero; else echo small; fi`,
+          bigOnA("echo small"),
         ]);
         assert.equal(result.code, 1, result.stderr);
         const [big, small] = result.stdout.trimEnd().split("\n").map((
@@ -330,6 +332,29 @@ Deno.test("sessions exec against real sshds", async (t) => {
               } \\(use --output lines or --outdir DIR to keep all of it\\)\n$`,
           ),
         );
+
+        // A failed host's own exit code wins over the cut (1).
+        const blocks = await exec(fixture, [
+          "--targets",
+          `${a},${b}`,
+          "--output",
+          "blocks",
+          bigOnA("exit 3"),
+        ]);
+        assert.equal(blocks.code, 6, blocks.stderr);
+        assert.ok(
+          blocks.stdout.startsWith(
+            `--- ${a} (exit 0; output cut at 32 MiB) ---\n\0\0`,
+          ),
+        );
+        assert.ok(blocks.stdout.endsWith(`\n--- ${b} (exit 3) ---\n`));
+        // The header, the kept bytes and the newline a block adds, b's header.
+        assert.equal(
+          blocks.stdoutBytes.length,
+          `--- ${a} (exit 0; output cut at 32 MiB) ---\n`.length + limit + 1 +
+            `--- ${b} (exit 3) ---\n`.length,
+        );
+        assert.match(blocks.stderr, /output over 32 MiB in a stream was cut/);
       },
     );
 
@@ -973,7 +998,7 @@ Deno.test("sessions exec against real sshds", async (t) => {
     );
 
     await t.step(
-      "a --key that does not exist is named once, and another key logs in",
+      "a --key that does not exist is named once, a missing IdentityFile not at all; another key logs in",
       async () => {
         await trustEveryHost(fixture);
         const missing = join(fixture.dir, "id_typo");
@@ -990,6 +1015,20 @@ Deno.test("sessions exec against real sshds", async (t) => {
           `sessions: identity file ${missing} not accessible: no such file; going on without it\n`;
         assert.equal(result.stderr.split(warning).length - 1, 1, result.stderr);
         assert.match(result.stderr, /3 hosts: 3 succeeded\n/);
+
+        // As OpenSSH: only -i warns; a config's missing IdentityFile is
+        // passed over (a Host * block may name keys some machines lack).
+        const config = join(fixture.dir, "missing-identity.conf");
+        await Deno.writeTextFile(
+          config,
+          `IdentityFile ${missing}\nInclude ${fixture.config}\n`,
+        );
+        const quiet = await runSessions(
+          ["exec", "-F", config, "--targets", a, WHO],
+          { env: fixture.env },
+        );
+        assert.equal(quiet.code, 0, quiet.stderr);
+        assert.equal(quiet.stderr, "1 host: 1 succeeded\n");
       },
     );
 
