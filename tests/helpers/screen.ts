@@ -118,9 +118,13 @@ export async function killSessionProcess(sessionPid: number): Promise<void> {
   Deno.kill(shell, "SIGKILL");
 }
 
-/** Whether PID still runs; a session's process can take a moment to go after `quit`. */
+/**
+ * Whether PID still runs; a session's process can take a moment to go after
+ * `quit` (on a loaded machine, more than a second: it hangs up its windows'
+ * programs first), so this waits up to 5 s before saying it still runs.
+ */
 export async function processAlive(pid: number): Promise<boolean> {
-  for (let attempt = 0; attempt < 20; attempt++) {
+  for (let attempt = 0; attempt < 100; attempt++) {
     try {
       const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
       // A zombie (state Z) has ended; its parent just has not reaped it yet.
