@@ -248,6 +248,50 @@ Deno.test("completion scripts", async (t) => {
     );
 
     await t.step(
+      "bash: a session name is never run as a command, and is inserted quoted",
+      async () => {
+        const witness = join(fixture.dir, "ran");
+        const hostile = [`$(touch ${witness})`, `\`touch ${witness}\``];
+        const names = [...hostile, "two words", "it's"];
+        // Ended by ID: a target of `=$(…` is not found by name.
+        const ids: string[] = [];
+        for (const name of names) {
+          ids.push(
+            (await fixture.tmux.ok([
+              "new-session",
+              "-d",
+              "-P",
+              "-F",
+              "#{session_id}",
+              "-s",
+              name,
+            ])).trim(),
+          );
+        }
+        try {
+          const offered = await bashComplete(fixture, ["sessions", "kill", ""]);
+          await assert.rejects(Deno.stat(witness), Deno.errors.NotFound);
+          assert.ok(offered.includes("two\\ words"), offered.join("|"));
+          assert.ok(offered.includes("it\\'s"), offered.join("|"));
+          // Each name comes back as the shell word that types it.
+          const typed = await runCommand(
+            "bash",
+            ["--norc", "-c", 'printf "%s\\n" ' + offered.join(" ")],
+          );
+          assert.deepEqual(
+            typed.stdout.trimEnd().split("\n").sort(),
+            ["alpha", "alpine", "gamma", ...names].sort(),
+          );
+          await assert.rejects(Deno.stat(witness), Deno.errors.NotFound);
+        } finally {
+          for (const id of ids) {
+            await fixture.tmux.ok(["kill-session", "-t", id]);
+          }
+        }
+      },
+    );
+
+    await t.step(
       "bash: hosts from ~/.ssh/config and known_hosts for connect and --targets",
       async () => {
         const hosts = [
