@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runCommand } from "./helpers/command.ts";
 import { RUNTIME_FLAGS } from "../scripts/runtime-flags.ts";
 import { tidyCommanderMessage } from "../cli/app.ts";
 import { runSessions, sessionsArgv } from "./helpers/sessions.ts";
@@ -158,6 +160,35 @@ Deno.test("a bad SESSIONS_BACKEND stops only the local commands that would use i
     assert.equal(typed.code, 0, typed.stderr);
   } finally {
     await tmux.dispose();
+  }
+});
+
+Deno.test("scripts/sessions runs in the caller's directory, not the checkout's", async () => {
+  const script = new URL("../scripts/sessions", import.meta.url).pathname;
+  const tmux = await PrivateTmux.create();
+  const caller = await Deno.makeTempDir({ prefix: "sessions-caller-" });
+  try {
+    await Deno.mkdir(join(caller, "work"));
+    const result = await runCommand(
+      script,
+      ["--backend", "tmux", "create", "here", "--directory", "work"],
+      { env: { ...tmux.env(), SHELL: "/bin/sh" }, cwd: caller },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(
+      (await tmux.ok([
+        "display-message",
+        "-p",
+        "-t",
+        "=here:",
+        "#{pane_current_path}",
+      ]))
+        .trim(),
+      await Deno.realPath(join(caller, "work")),
+    );
+  } finally {
+    await tmux.dispose();
+    await Deno.remove(caller, { recursive: true });
   }
 });
 
