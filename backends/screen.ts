@@ -7,6 +7,7 @@ import {
   type Backend,
   BackendError,
   type CreateOptions,
+  hasControlCharacter,
   type Session,
   withoutOtherSessions,
 } from "./types.ts";
@@ -140,8 +141,7 @@ export function screenNameProblem(
 ): string | null {
   if (name === "") return "a session name cannot be empty";
   if (name.includes("/")) return "a screen session name cannot contain '/'";
-  // deno-lint-ignore no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(name)) {
+  if (hasControlCharacter(name)) {
     return "a session name cannot contain control characters";
   }
   const bytes = byteLength(name);

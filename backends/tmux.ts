@@ -8,6 +8,7 @@ import {
   type Backend,
   BackendError,
   type CreateOptions,
+  hasControlCharacter,
   type Session,
   withoutSession,
 } from "./types.ts";
@@ -132,8 +133,7 @@ export function isNoServerMessage(stderr: string): boolean {
 /** Why tmux cannot hold NAME exactly as typed, or null. */
 export function tmuxNameProblem(name: string): string | null {
   if (name === "") return "a session name cannot be empty";
-  // deno-lint-ignore no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(name)) {
+  if (hasControlCharacter(name)) {
     return "a session name cannot contain control characters";
   }
   if (name.includes("/")) return "a session name cannot contain '/'";
@@ -208,6 +208,9 @@ export class TmuxBackend implements Backend {
     const result = await this.tmux([
       "new-session",
       "-d",
+      "-P",
+      "-F",
+      "#{session_id}\t#{session_name}",
       "-s",
       options.name,
       "-c",
@@ -221,7 +224,19 @@ export class TmuxBackend implements Backend {
       'exec "$0"',
       options.shell,
     ]);
-    if (result.code === 0) return;
+    if (result.code === 0) {
+      const [id, stored] = result.stdout.replace(/\n$/, "").split("\t");
+      if (!id.startsWith("$") || stored === options.name) return;
+      // tmux escapes what its character tables do not know (a code point
+      // newer than the C library's, a line separator) as octal, and nothing
+      // could find the session by the typed name again: undone at once.
+      await this.tmux(["kill-session", "-t", id]);
+      throw new BackendError(
+        "invalid-name",
+        `tmux would store the name '${options.name}' as '${stored}'`,
+        "choose a name of letters, digits and common symbols",
+      );
+    }
     if (/duplicate session/.test(result.stderr)) {
       throw new BackendError(
         "exists",

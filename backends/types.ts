@@ -67,6 +67,14 @@ export function withoutOtherSessions(
 
 export type AttachMode = "switch" | "nest";
 
+/**
+ * Whether NAME holds a control character: C0, DEL or C1 (U+0080-U+009F,
+ * which terminals read as escape sequences too). No backend takes one.
+ */
+export function hasControlCharacter(name: string): boolean {
+  return /\p{Cc}/u.test(name);
+}
+
 export interface CreateOptions {
   name: string;
   /** Absolute, existing directory. */

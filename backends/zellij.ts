@@ -12,6 +12,7 @@ import {
   BackendError,
   type BackendName,
   type CreateOptions,
+  hasControlCharacter,
   type Session,
   withoutOtherSessions,
   withoutSession,
@@ -133,8 +134,7 @@ export function zellijNameProblem(
     return `'${name}' is not a valid zellij session name`;
   }
   if (name.includes("/")) return "a zellij session name cannot contain '/'";
-  // deno-lint-ignore no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(name)) {
+  if (hasControlCharacter(name)) {
     return "a zellij session name cannot contain control characters";
   }
   const pathBytes = encoder.encode(`${socketDir}/${name}`).length;

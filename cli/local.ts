@@ -10,6 +10,7 @@ import {
   BACKEND_NAMES,
   BackendError,
   type BackendName,
+  hasControlCharacter,
   type Session,
 } from "../backends/types.ts";
 import { CliError, osReason, usageError } from "./errors.ts";
@@ -197,11 +198,19 @@ export async function runCreate(
   }
   // Loaded here, not at start-up: node: modules cost `list` about 30 ms.
   const { resolve } = await import("node:path");
+  if (options.directory === "") {
+    throw usageError(
+      "--directory is empty",
+      "give a directory, or leave out --directory for the current one",
+    );
+  }
   const directory = await existingDirectory(
     resolve(options.directory ?? "."),
   );
+  const fromEnvironment = runner.env("SHELL") || undefined;
   const shell = await executableShell(
-    options.shell ?? (runner.env("SHELL") || "/bin/sh"),
+    options.shell ?? fromEnvironment ?? "/bin/sh",
+    options.shell === undefined && fromEnvironment !== undefined,
     resolve,
     runner,
   );
@@ -211,9 +220,10 @@ export async function runCreate(
     session.name === name
   );
   if (existing) {
-    // The hint must be a command that works: quoted, after `--`, and the
-    // right one for a session that is no longer running.
-    const quoted = `-- ${shellWord(name)}`;
+    // The hint must be a command that works: quoted, after `--`, the right
+    // one for a session that is no longer running, and naming the backend
+    // (another one may hold the same name, and then the command would ask).
+    const quoted = `--backend ${backend.name} -- ${shellWord(name)}`;
     const hint = existing.state === "dead"
       ? `it is a dead screen session; remove it with: sessions kill ${quoted}`
       : existing.state === "exited"
@@ -242,8 +252,7 @@ function shellWord(name: string): string {
 async function existingDirectory(absolute: string): Promise<string> {
   // tmux prints a session's directory raw, one session per line: a newline
   // in it would split the listing that every later command reads.
-  // deno-lint-ignore no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(absolute)) {
+  if (hasControlCharacter(absolute)) {
     throw usageError(
       `directory '${absolute}' contains a control character`,
       "choose another with --directory",
@@ -277,6 +286,7 @@ async function existingDirectory(absolute: string): Promise<string> {
 /** SHELL as an absolute path: a bare name is looked up on PATH, like a shell would. */
 async function executableShell(
   shell: string,
+  fromShellVariable: boolean,
   resolve: (path: string) => string,
   runner: ProcessRunner,
 ): Promise<string> {
@@ -289,8 +299,12 @@ async function executableShell(
     ((info.mode ?? 0o111) & 0o111) === 0
   ) {
     throw usageError(
-      `shell '${shell}' is not an executable file`,
-      "pass an existing shell with --shell, e.g. --shell /bin/sh",
+      `shell '${shell}'${
+        fromShellVariable ? " (from $SHELL)" : ""
+      } is not an executable file`,
+      fromShellVariable
+        ? "fix SHELL, or pass an existing shell with --shell, e.g. --shell /bin/sh"
+        : "pass an existing shell with --shell, e.g. --shell /bin/sh",
     );
   }
   return absolute;

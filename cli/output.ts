@@ -82,13 +82,24 @@ export function formatError(message: string, hint?: string): string {
   return `${prefix} ${escapeControl(text)}\n`;
 }
 
-/** TEXT with control characters shown as `\t`, `\n` or `\xNN`. */
+/**
+ * Characters that would act on a terminal rather than show: C0, DEL and C1
+ * controls, line and paragraph separators, and the bidirectional marks,
+ * embeddings, overrides and isolates (U+202E could make a row read as
+ * another name).
+ */
+const UNSAFE_TO_SHOW =
+  /[\p{Cc}\p{Zl}\p{Zp}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
+
+/** TEXT with such characters shown as `\t`, `\n`, `\xNN` or `\u{NNNN}`. */
 export function escapeControl(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\x00-\x1f\x7f]/g, (char) => {
+  return text.replace(UNSAFE_TO_SHOW, (char) => {
     if (char === "\t") return "\\t";
     if (char === "\n") return "\\n";
-    return `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`;
+    const code = char.codePointAt(0)!;
+    return code <= 0xff
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u{${code.toString(16)}}`;
   });
 }
 
@@ -101,8 +112,9 @@ export function displayWidth(text: string): number {
   return width;
 }
 
+/** East Asian wide ranges, and emoji that terminals draw two columns wide. */
 const WIDE =
-  /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1f64f}\u{1f900}-\u{1f9ff}\u{20000}-\u{3fffd}]/u;
+  /\p{Emoji_Presentation}|[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1f64f}\u{1f900}-\u{1f9ff}\u{20000}-\u{3fffd}]/u;
 
 /**
  * Left-aligned columns separated by two spaces, the header first; trailing

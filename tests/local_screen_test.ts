@@ -236,7 +236,7 @@ Deno.test("sessions over screen: --all shows dead sessions", async () => {
     assertRefused(
       await sessions(["create", "doomed", "--shell", "/bin/sh"]),
       4,
-      /'doomed' already exists \(it is a dead screen session; remove it with: sessions kill -- doomed\)/,
+      /'doomed' already exists \(it is a dead screen session; remove it with: sessions kill --backend screen -- doomed\)/,
     );
     assertOk(await sessions(["kill", "doomed"]));
     assert.deepEqual(await screen.entries(), []);

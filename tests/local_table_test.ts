@@ -31,6 +31,39 @@ Deno.test("list table: control characters in names and directories are shown esc
   assert.match(table, /\/srv\/e\\x1b\[31mRED\\tx/);
 });
 
+Deno.test("list table: C1 controls, separators and bidirectional overrides are shown escaped", () => {
+  const table = sessionTable(
+    [session("c1\u009b31m", "/srv/\u202eevil\u2028x")],
+    now,
+    "/home/u",
+  );
+  assert.doesNotMatch(table, /[\u0080-\u009f\u202e\u2028]/);
+  assert.match(table, /c1\\x9b31m/);
+  assert.match(table, /\/srv\/\\u\{202e\}evil\\u\{2028\}x/);
+});
+
+Deno.test("list table: emoji count two columns, so the columns stay aligned", () => {
+  const table = sessionTable(
+    [
+      session("ok\u2705", "/a"),
+      session("rocket\u{1f680}", "/b"),
+      session("plain", "/c"),
+    ],
+    now,
+    "/home/u",
+  );
+  const [, ...rows] = table.trimEnd().split("\n");
+  // The BACKEND column starts at the same display column on every row.
+  const starts = rows.map((row) => {
+    const before = row.slice(0, row.indexOf("tmux"));
+    return [...before].reduce(
+      (width, char) => width + (/\p{Emoji_Presentation}/u.test(char) ? 2 : 1),
+      0,
+    );
+  });
+  assert.deepEqual(starts, [starts[0], starts[0], starts[0]], table);
+});
+
 Deno.test("list table: a directory under HOME is shortened to ~", () => {
   const table = sessionTable([session("dev", "/home/u/src")], now, "/home/u");
   assert.match(table, /dev +tmux +detached +1 +0 +1m +~\/src\n?$/);

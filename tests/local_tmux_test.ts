@@ -188,7 +188,7 @@ Deno.test("sessions over tmux: every refusal of create leaves nothing behind", a
         "an existing name",
         ["create", "taken"],
         4,
-        /already exists \(attach to it with: sessions attach -- taken\)/,
+        /already exists \(attach to it with: sessions attach --backend tmux -- taken\)/,
       ],
       ["an empty name", ["create", ""], 2, /cannot be empty/],
       ["a dot", ["create", "a.b"], 2, /'\.' or ':'/],
@@ -196,7 +196,27 @@ Deno.test("sessions over tmux: every refusal of create leaves nothing behind", a
       ["a slash", ["create", "a/b"], 2, /'\/'/],
       ["a tab", ["create", "a\tb"], 2, /control characters/],
       ["a newline", ["create", "a\nb"], 2, /control characters/],
+      ["a C1 control (CSI)", ["create", "c1\u009bx"], 2, /control characters/],
+      // tmux would store them escaped as octal: created, then undone.
+      [
+        "an unassigned code point",
+        ["create", "x\u0378"],
+        2,
+        /tmux would store the name 'x\u0378' as 'x\\315\\270'/,
+      ],
+      [
+        "a line separator",
+        ["create", "a\u2028b"],
+        2,
+        /tmux would store the name 'a\\u\{2028\}b' as 'a\\342\\200\\250b'/,
+      ],
       ["a long name", ["create", "n".repeat(200)], 2, /longer than/],
+      [
+        "an empty --directory",
+        ["create", "fresh", "--directory", ""],
+        2,
+        /--directory is empty/,
+      ],
       [
         "a missing directory",
         ["create", "fresh", "--directory", join(workDir, "missing")],
@@ -257,6 +277,17 @@ Deno.test("sessions over tmux: every refusal of create leaves nothing behind", a
         assert.deepEqual(await tmux.sessionNames(), ["taken"]);
       });
     }
+    await t.step(
+      "refuses a SHELL that is not executable, naming $SHELL",
+      async () => {
+        assertRefused(
+          await sessions(["create", "fresh"], { SHELL: "/nonexistent" }),
+          2,
+          /shell '\/nonexistent' \(from \$SHELL\) is not an executable file \(fix SHELL, or pass/,
+        );
+        assert.deepEqual(await tmux.sessionNames(), ["taken"]);
+      },
+    );
 
     await t.step("refuses a backend that is not installed", async () => {
       const zellijInstalled = await new Deno.Command("sh", {
@@ -494,7 +525,7 @@ Deno.test("sessions over tmux: the hint for a taken name is a command that works
     assertRefused(
       await sessions(["create", "two words"]),
       4,
-      /\(attach to it with: sessions attach -- 'two words'\)\n$/,
+      /\(attach to it with: sessions attach --backend tmux -- 'two words'\)\n$/,
     );
   });
 });

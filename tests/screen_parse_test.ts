@@ -216,6 +216,7 @@ Deno.test("screen name rules", async (t) => {
     assert.match(screenNameProblem("x;touch /tmp/f", dir) ?? "", /'\/'/);
     assert.match(screenNameProblem("a\tb", dir) ?? "", /control/);
     assert.match(screenNameProblem("a\x7fb", dir) ?? "", /control/);
+    assert.match(screenNameProblem("c1\u009bx", dir) ?? "", /control/);
   });
 
   await t.step("more than 80 bytes is refused, 80 is fine", () => {
