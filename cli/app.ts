@@ -7,7 +7,7 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import { backendFlag } from "./commands/backend-option.ts";
 import { reportError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
-import { formatError, writeErr } from "./output.ts";
+import { formatError, writeErr, writeOut } from "./output.ts";
 import { VERSION } from "./version.ts";
 import { listCommand } from "./commands/list.ts";
 import { createCommand } from "./commands/create.ts";
@@ -54,6 +54,9 @@ function configureRecursively(
     .exitOverride()
     .showSuggestionAfterError(true)
     .configureOutput({
+      // Help and --version through the same writer as everything else: a
+      // closed pipe ends quietly, a full disk is one line, not a bug.
+      writeOut: (text) => writeOut(text),
       outputError: (text) => {
         const message = tidyCommanderMessage(text);
         const help = command.parent

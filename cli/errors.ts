@@ -1,7 +1,7 @@
 import { BackendError, type BackendErrorKind } from "../backends/types.ts";
 import { RemoteError, type RemoteErrorKind } from "../remote/errors.ts";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.ts";
-import { formatError, writeErr } from "./output.ts";
+import { formatError, OutputWriteError, writeErr } from "./output.ts";
 
 /**
  * A failure the user can act on: printed as one line (`sessions: MESSAGE`),
@@ -20,12 +20,6 @@ export class CliError extends Error {
 
 export function usageError(message: string, hint?: string): CliError {
   return new CliError(message, ExitCode.USAGE, hint);
-}
-
-/** The OS's own words from a Deno error: "Not a directory (os error 20): stat '/x'" gives "Not a directory". */
-export function osReason(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.replace(/ \(os error \d+\).*$/s, "");
 }
 
 const BACKEND_EXIT_CODES: Record<BackendErrorKind, ExitCodeValue> = {
@@ -63,6 +57,9 @@ export function asCliError(error: unknown): CliError | null {
       REMOTE_EXIT_CODES[error.kind],
       error.hint,
     );
+  }
+  if (error instanceof OutputWriteError) {
+    return new CliError(error.message, ExitCode.FAILURE, error.hint);
   }
   return null;
 }

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import type { ExecFlags } from "./commands/exec.ts";
 import { DEFAULT_FAN_OUT } from "./commands/exec.ts";
-import { osReason, usageError } from "./errors.ts";
+import { usageError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
 import {
   BUFFERED_STREAM_LIMIT_TEXT,
@@ -32,6 +32,7 @@ import {
 import {
   formatError,
   onStdoutClosed,
+  osReason,
   paint,
   writeAll,
   writeErr,

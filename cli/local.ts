@@ -13,12 +13,13 @@ import {
   hasControlCharacter,
   type Session,
 } from "../backends/types.ts";
-import { CliError, osReason, usageError } from "./errors.ts";
+import { CliError, usageError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
 import {
   escapeControl,
   formatError,
   formatTable,
+  osReason,
   paint,
   writeErr,
   writeOut,

@@ -36,19 +36,44 @@ export function onStdoutClosed(handler: () => void): void {
   stdoutClosed = handler;
 }
 
+/** The OS's own words from a Deno error: "Not a directory (os error 20): stat '/x'" gives "Not a directory". */
+export function osReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/ \(os error \d+\).*$/s, "");
+}
+
+/** Standard output could not be written (a full disk, an I/O error): the system's failure, not a bug. */
+export class OutputWriteError extends Error {
+  readonly hint = "check where standard output goes, e.g. the free space";
+
+  constructor(cause: unknown) {
+    super(`cannot write to standard output: ${osReason(cause)}`);
+    this.name = "OutputWriteError";
+  }
+}
+
 /**
  * Standard output. When its reader goes away (`sessions list | head`), end
- * at once and quietly with 1, as a tool killed by SIGPIPE would, unless
- * `onStdoutClosed` says otherwise.
+ * at once and quietly with 1, as a tool killed by SIGPIPE would; when it
+ * cannot take the output (`>/dev/full`), throw OutputWriteError. With an
+ * `onStdoutClosed` handler (exec), call it instead, after saying why in the
+ * second case; later output is dropped.
  */
 export function writeOut(output: string | readonly Uint8Array[]): void {
   if (stdoutGone) return;
   try {
     writeText(Deno.stdout, output);
   } catch (error) {
-    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
     stdoutGone = true;
-    if (stdoutClosed === null) Deno.exit(1);
+    const readerGone = error instanceof Deno.errors.BrokenPipe;
+    if (stdoutClosed === null) {
+      if (readerGone) Deno.exit(1);
+      throw new OutputWriteError(error);
+    }
+    if (!readerGone) {
+      const failure = new OutputWriteError(error);
+      writeErr(formatError(failure.message, failure.hint));
+    }
     stdoutClosed();
   }
 }

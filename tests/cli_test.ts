@@ -3,7 +3,11 @@ import { join } from "node:path";
 import { runCommand } from "./helpers/command.ts";
 import { RUNTIME_FLAGS } from "../scripts/runtime-flags.ts";
 import { tidyCommanderMessage } from "../cli/app.ts";
-import { runSessions, sessionsArgv } from "./helpers/sessions.ts";
+import {
+  runSessions,
+  sessionsArgv,
+  sessionsShellLine,
+} from "./helpers/sessions.ts";
 import { PrivateTmux } from "./helpers/tmux.ts";
 import { VERSION } from "../cli/version.ts";
 import { ExitCode } from "../cli/exit-codes.ts";
@@ -189,6 +193,28 @@ Deno.test("scripts/sessions runs in the caller's directory, not the checkout's",
   } finally {
     await tmux.dispose();
     await Deno.remove(caller, { recursive: true });
+  }
+});
+
+Deno.test("a standard output that cannot take the output (a full disk) is one line and exit 1, not a bug", async () => {
+  const tmux = await PrivateTmux.create();
+  try {
+    await tmux.ok(["new-session", "-d", "-s", "full"]);
+    for (const args of [["--version"], ["list"], ["list", "--"]]) {
+      const result = await runCommand(
+        "sh",
+        ["-c", `${sessionsShellLine(args)} >/dev/full`],
+        { env: tmux.env() },
+      );
+      assert.equal(result.code, 1, args.join(" "));
+      assert.equal(
+        result.stderr,
+        "sessions: cannot write to standard output: No space left on device (check where standard output goes, e.g. the free space)\n",
+        args.join(" "),
+      );
+    }
+  } finally {
+    await tmux.dispose();
   }
 });
 
