@@ -31,7 +31,7 @@ const INSIDE_VARIABLES: ReadonlyArray<[BackendName, string]> = [
   ["screen", "STY"],
 ];
 
-/** What `listAvailable` found: sessions in backend order, and the backends that failed. */
+/** What `listAvailable` found: sessions in backend order, each backend's by name, and the backends that failed. */
 export interface Listing {
   sessions: Session[];
   failures: { backend: BackendName; error: BackendError }[];
@@ -131,7 +131,13 @@ export class Backends {
     const listing: Listing = { sessions: [], failures: [] };
     results.forEach((result, i) => {
       if (result.status === "fulfilled") {
-        listing.sessions.push(...result.value);
+        // By name, in code point order, whatever order the backend gave
+        // (screen lists newest first): one predictable order for all.
+        listing.sessions.push(
+          ...result.value.toSorted((a, b) =>
+            a.name < b.name ? -1 : a.name > b.name ? 1 : 0
+          ),
+        );
       } else if (result.reason instanceof BackendError && !this.requested) {
         listing.failures.push({
           backend: backends[i].name,

@@ -54,6 +54,8 @@ Deno.test("sessions over screen: create, list, --json, kill", async (t) => {
       const result = await sessions(["list", "--json"]);
       assertOk(result);
       const rows = JSON.parse(result.stdout) as Record<string, unknown>[];
+      // By name; screen itself lists the newest (dev2) first.
+      assert.deepEqual(rows.map((row) => row.name), ["dev", "dev2"]);
       const dev = rows.find((row) => row.name === "dev");
       assert.ok(dev, result.stdout);
       assert.deepEqual(Object.keys(dev).sort(), [
