@@ -82,6 +82,9 @@ export class LineBuffer {
       out[at++] = byte;
       if (byte === NEWLINE) lineStart = -1;
     }
+    // The last line was cut at MAX_LINE_BYTES: its newline comes before a
+    // byte this chunk does not copy (it starts the next line).
+    if (lineStart !== -1) out[at++] = NEWLINE;
     // A copy, so the caller may reuse its chunk buffer (a Buffer's slice()
     // would be a view).
     this.#pending = new Uint8Array(bytes.subarray(start));
