@@ -65,6 +65,7 @@ import {
   parseTargetsFile,
   selectTargets,
   type TargetGroups,
+  unmatchedExclusions,
 } from "../remote/targets.ts";
 
 /** Runs shorter than this never show a progress line. */
@@ -204,6 +205,7 @@ async function planRun(command: string, flags: ExecFlags): Promise<ExecPlan> {
     );
   }
   const config = loadSessionsConfig();
+  const fromStdin = (flags.targetsFile ?? []).some(isStandardInput);
   const targets = await selectRunTargets(flags, config.groups);
   const timeoutSeconds = flags.timeout !== undefined
     ? parseDurationFlag("--timeout", flags.timeout)
@@ -258,7 +260,12 @@ async function planRun(command: string, flags: ExecFlags): Promise<ExecPlan> {
     connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
     mode,
     outdir: flags.outdir ?? null,
-    stdin: Deno.stdin.isTerminal() ? null : await readStdin(),
+    // Standard input that held the targets is not the command's as well.
+    stdin: fromStdin
+      ? new Uint8Array(0)
+      : Deno.stdin.isTerminal()
+      ? null
+      : await readStdin(),
   };
 }
 
@@ -274,6 +281,14 @@ async function readStdin(): Promise<Uint8Array> {
   }
 }
 
+/**
+ * `-` or /dev/stdin as a --targets-file: read from standard input (Deno
+ * lets `sessions` open /dev/stdin by name only with every permission).
+ */
+function isStandardInput(file: string): boolean {
+  return file === "-" || file === "/dev/stdin";
+}
+
 /** --targets, then --targets-file, minus --exclude; a usage error when nothing is left. */
 async function selectRunTargets(
   flags: ExecFlags,
@@ -286,34 +301,42 @@ async function selectRunTargets(
     );
   }
   const included: Target[] = [];
-  if (flags.targets !== undefined) {
-    for (const target of parseTargetList(flags.targets, groups)) {
-      included.push(target);
-    }
+  for (const list of flags.targets ?? []) {
+    for (const target of parseTargetList(list, groups)) included.push(target);
   }
-  if (flags.targetsFile !== undefined) {
+  let standardInput: string | null = null;
+  for (const file of flags.targetsFile ?? []) {
     let content: string;
-    try {
-      content = await Deno.readTextFile(flags.targetsFile);
-    } catch (error) {
-      throw usageError(
-        `cannot read --targets-file ${flags.targetsFile}: ${
-          error instanceof Deno.errors.NotFound
-            ? "no such file"
-            : error instanceof Error
-            ? error.message
-            : error
-        }`,
-        "check the path",
-      );
+    if (isStandardInput(file)) {
+      standardInput ??= new TextDecoder().decode(await readStdin());
+      content = standardInput;
+    } else {
+      try {
+        content = await Deno.readTextFile(file);
+      } catch (error) {
+        throw usageError(
+          `cannot read --targets-file ${file}: ${
+            error instanceof Deno.errors.NotFound
+              ? "no such file"
+              : osReason(error)
+          }`,
+          "check the path",
+        );
+      }
     }
-    for (const target of parseTargetsFile(content, flags.targetsFile, groups)) {
+    for (const target of parseTargetsFile(content, file, groups)) {
       included.push(target);
     }
   }
-  const excluded = flags.exclude === undefined
-    ? []
-    : parseTargetList(flags.exclude, groups);
+  const excluded = (flags.exclude ?? []).flatMap((list) =>
+    parseTargetList(list, groups)
+  );
+  for (const exclusion of unmatchedExclusions(included, excluded)) {
+    writeErr(formatError(
+      `--exclude ${exclusion.label} matches no target, so it leaves out nothing`,
+      "an exclusion with a user or port matches only targets written with the same",
+    ));
+  }
   const targets = selectTargets(included, excluded);
   if (targets.length === 0) {
     throw usageError(

@@ -328,6 +328,20 @@ function excludes(exclusion: Target, target: Target): boolean {
 }
 
 /**
+ * The exclusions that leave out none of `included`: most likely a typo, or
+ * a user or port written that the target does not write (`root@web1` does
+ * not exclude `web1`, even when the config logs in to it as root).
+ */
+export function unmatchedExclusions(
+  included: readonly Target[],
+  excluded: readonly Target[],
+): Target[] {
+  return excluded.filter((exclusion) =>
+    !included.some((target) => excludes(exclusion, target))
+  );
+}
+
+/**
  * The final target list: `included` (from --targets and --targets-file, in
  * that order) minus `excluded`, duplicates (same user, host in any case and
  * port) removed, first occurrence kept.

@@ -383,6 +383,47 @@ Deno.test("sessions exec against real sshds", async (t) => {
       },
     );
 
+    await t.step(
+      "repeated --targets and --exclude add up; --targets-file - reads standard input",
+      async () => {
+        const repeated = await exec(fixture, [
+          "--targets",
+          a,
+          "--targets",
+          `${b},${c}`,
+          "--exclude",
+          a,
+          "--exclude",
+          b,
+          "--exclude",
+          `nobody@${c}`,
+          "--output",
+          "blocks",
+          WHO,
+        ]);
+        assert.equal(repeated.code, 0, repeated.stderr);
+        assert.equal(repeated.stdout, `--- ${c} (exit 0) ---\n${c}\n`);
+        // An exclusion that leaves out nothing is said, not silently kept.
+        assert.equal(
+          repeated.stderr,
+          `sessions: --exclude nobody@${c} matches no target, so it leaves out nothing (an exclusion with a user or port matches only targets written with the same)\n` +
+            "1 host: 1 succeeded\n",
+        );
+
+        // The targets are read from standard input, so the command gets none.
+        const piped = await exec(
+          fixture,
+          ["--targets-file", "-", "--output", "blocks", `${WHO}; cat`],
+          `${a}\n# a comment\n${b}\n`,
+        );
+        assert.equal(piped.code, 0, piped.stderr);
+        assert.equal(
+          piped.stdout,
+          `--- ${a} (exit 0) ---\n${a}\n--- ${b} (exit 0) ---\n${b}\n`,
+        );
+      },
+    );
+
     await t.step("standard input reaches every host", async () => {
       const result = await exec(fixture, [
         "--targets",

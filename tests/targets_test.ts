@@ -5,6 +5,7 @@ import {
   parseTargetList,
   parseTargetsFile,
   selectTargets,
+  unmatchedExclusions,
 } from "../remote/targets.ts";
 
 const labels = (text: string, groups?: Map<string, string>) =>
@@ -177,6 +178,11 @@ Deno.test("selectTargets: duplicates removed in order, exclusions by host/user/p
   assert.deepEqual(
     selectTargets(included, excluded).map((t) => t.label),
     ["web1", "web2", "web4", "u@web5", "web7"],
+  );
+  // x@web5 left out nothing (the target is u@web5): the caller warns.
+  assert.deepEqual(
+    unmatchedExclusions(included, excluded).map((t) => t.label),
+    ["x@web5"],
   );
   assert.deepEqual(
     selectTargets(parseTargetList("b,a,b,a,c")).map((t) => t.label),

@@ -7,6 +7,11 @@ import { Command, Option } from "@commander-js/extra-typings";
 import { usageError } from "../errors.ts";
 import { MAX_FAN_OUT } from "../../remote/limits.ts";
 
+/** A repeated option's values, in order (`--exclude a --exclude b`), as pdsh's -w and -x. */
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
 /** Fan-out of `--parallel` without a number, when the config file sets no `parallel`. */
 export const DEFAULT_FAN_OUT = 64;
 
@@ -19,10 +24,19 @@ export function execCommand() {
     )
     .option(
       "--targets <list>",
-      "hosts: user@host:port, web[01-10], @group, comma-separated",
+      "hosts: user@host:port, web[01-10], @group, comma-separated (repeatable)",
+      collect,
     )
-    .option("--targets-file <file>", "read targets from FILE, one per line")
-    .option("--exclude <list>", "leave out these targets (same syntax)")
+    .option(
+      "--targets-file <file>",
+      "read targets from FILE, one per line; - for standard input (repeatable)",
+      collect,
+    )
+    .option(
+      "--exclude <list>",
+      "leave out these targets (same syntax; repeatable)",
+      collect,
+    )
     .option(
       "--parallel [n]",
       `run on N hosts at once (default ${DEFAULT_FAN_OUT}); without it, one host after another`,
