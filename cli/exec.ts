@@ -31,6 +31,7 @@ import {
 } from "./exec-output.ts";
 import {
   formatError,
+  isStdoutGone,
   onStdoutClosed,
   osReason,
   paint,
@@ -185,8 +186,12 @@ export async function runExec(
   }
   const lost = sink.end();
   const finished = outcomes.filter((outcome) => outcome !== undefined);
-  writeErr(formatSummary(finished, stderrPaint));
-  if (lost) writeErr(formatError(lost.message, lost.hint));
+  // Quiet when the reader of the output went away (`| head`): it asked for
+  // no more, and a summary of stopped hosts would only be noise.
+  if (!isStdoutGone()) {
+    writeErr(formatSummary(finished, stderrPaint));
+    if (lost) writeErr(formatError(lost.message, lost.hint));
+  }
   // A host's own failure (7, 8, 6) or an interrupt keeps its code: lost
   // output only turns what would be success into 1.
   const code = interruptStatus ?? exitCodeFor(finished);
@@ -554,7 +559,9 @@ class LinesSink implements OutputSink {
   #write(stream: OutputStream, bytes: Uint8Array): void {
     if (bytes.length === 0) return;
     if (stream === "stdout") writeOut([bytes]);
-    else writeErr([bytes]);
+    // The hosts' stderr lines are half of one output: once nobody reads
+    // the other half (`| head`), they stop too, as pdsh stops.
+    else if (!isStdoutGone()) writeErr([bytes]);
   }
 }
 

@@ -78,6 +78,11 @@ export function writeOut(output: string | readonly Uint8Array[]): void {
   }
 }
 
+/** Whether standard output is gone (closed by its reader, or failing): nothing more goes there. */
+export function isStdoutGone(): boolean {
+  return stdoutGone;
+}
+
 export function writeErr(output: string | readonly Uint8Array[]): void {
   writeText(Deno.stderr, output);
 }

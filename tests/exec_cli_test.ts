@@ -529,7 +529,7 @@ Deno.test("sessions exec against real sshds", async (t) => {
     );
 
     await t.step(
-      "standard output closed early: the commands are stopped, exit 1",
+      "standard output closed early: the commands are stopped, quietly, exit 1",
       async () => {
         const marker = `8${Math.floor(Math.random() * 1e6)}`;
         const child = spawnExec(fixture, [
@@ -542,7 +542,8 @@ Deno.test("sessions exec against real sshds", async (t) => {
         await reader.cancel();
         const result = await finish(child);
         assert.equal(result.code, 1, result.stderr);
-        assert.match(result.stderr, /1 host: 1 interrupted\n/);
+        // As pdsh under `| head`: no summary of what the reader did not want.
+        assert.equal(result.stderr, "");
         assert.equal(await remote(`^sleep ${marker}`), "");
       },
     );
