@@ -89,6 +89,9 @@ interface ExecPlan {
   stdin: Uint8Array | null;
 }
 
+/** A second signal sooner than this after the first is the same one, forwarded. */
+const SAME_INTERRUPT_MS = 250;
+
 export async function runExec(
   command: string,
   flags: ExecFlags,
@@ -105,12 +108,17 @@ export async function runExec(
   // summary; a second signal ends at once.
   const interrupt = new AbortController();
   let interruptStatus: number | null = null;
+  let interruptedAt = 0;
   const onInterrupt = (status: number, announce: boolean) => {
     if (interruptStatus !== null) {
+      // One Ctrl-C can arrive twice: a wrapper such as `deno task` or npm
+      // forwards the SIGINT its child already had from the terminal.
+      if (Date.now() - interruptedAt < SAME_INTERRUPT_MS) return;
       terminal?.restore();
       Deno.exit(status);
     }
     interruptStatus = status;
+    interruptedAt = Date.now();
     if (announce) {
       progress?.clear();
       writeErr(formatError(

@@ -625,3 +625,47 @@ Deno.test("sessions exec on a terminal: the progress line", async (t) => {
     await world.cleanUp();
   }
 });
+
+Deno.test("sessions exec under `deno task`: one Ctrl-C stops the run, though the wrapper forwards it again", async () => {
+  const world = await startProgressWorld();
+  const root = new URL("..", import.meta.url).pathname;
+  try {
+    const pty = await Pty.start({
+      // The pane's shell gets the Ctrl-C too: a trap keeps it for the status.
+      command: `trap : INT; cd ${
+        shellQuote(root)
+      } && deno task -q sessions exec -F ${
+        shellQuote(world.config)
+      } --targets ${world.targets} --parallel --output blocks ${
+        shellQuote(world.gated)
+      }; echo "status=$?"`,
+      env: world.env,
+      cwd: world.dir,
+      cols: 200,
+      rows: 40,
+    });
+    try {
+      await pty.waitFor(/^0\/3 done, 3 running$/m, 30_000);
+      // The terminal sends SIGINT to deno task and to sessions; deno task
+      // then sends sessions another. Counted as two, that quit at once and
+      // left the three commands running.
+      await pty.press("C-c");
+      const screen = await finished(pty);
+      assert.match(screen, /status=130\b/);
+      assert.match(screen, /^3 hosts: 3 interrupted$/m);
+      // The remote commands (run here by the loopback sshds) are gone; the
+      // pane's own shell line names the gates too, and stays.
+      const listed = await new Deno.Command("pgrep", {
+        args: ["-af", `${world.dir}/gates`],
+        stdout: "piped",
+      }).output();
+      const left = new TextDecoder().decode(listed.stdout).split("\n")
+        .filter((line) => line !== "" && !line.includes("deno task"));
+      assert.deepEqual(left, []);
+    } finally {
+      await pty.dispose();
+    }
+  } finally {
+    await world.cleanUp();
+  }
+});
