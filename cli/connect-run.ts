@@ -207,6 +207,19 @@ export async function runConnect(plan: ConnectPlan): Promise<number> {
     ) {
       writeErr(CHANGED_KEY_BANNER);
     }
+    if (
+      connection === null && error instanceof RemoteError &&
+      error.kind === "unreachable"
+    ) {
+      // As ssh: "connect to host web1 port 22: Connection refused".
+      throw connectFailure(
+        new RemoteError(
+          "unreachable",
+          `${settings.hostname} port ${settings.port}: ${error.message}`,
+          error.hint,
+        ),
+      );
+    }
     throw connectFailure(error);
   } finally {
     terminal.restore();

@@ -12,6 +12,7 @@ import { Pty } from "./helpers/pty.ts";
 import { sessionsShellLine } from "./helpers/sessions.ts";
 import {
   type ClientKeys,
+  closedPort,
   createClientKeys,
   descendantsOf,
   generateHostKey,
@@ -282,6 +283,18 @@ Deno.test("sessions connect in a real terminal", async (t) => {
             "kill -TERM $$",
           ]);
           await pty.waitFor(/^rc=143$/m, 20_000);
+          // A host that cannot be reached is named with its port, as ssh does.
+          await pty.typeLine("clear");
+          const address = cluster.addresses[0];
+          const port = closedPort(address);
+          await connect(pty, ["-F", config, HOST, "--port", String(port)]);
+          await pty.waitFor(/^rc=255$/m, 20_000);
+          assert.ok(
+            (await pty.screen()).includes(
+              `sessions: ${address} port ${port}: connection refused\n`,
+            ),
+            await pty.screen(),
+          );
         } finally {
           await pty.dispose();
         }

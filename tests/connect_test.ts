@@ -225,6 +225,14 @@ Deno.test("connect flag handling", async (t) => {
     assert.equal(result.code, 2);
     assert.match(result.stderr, /--session and --command/);
   });
+  await t.step("an empty --command is a usage error", async () => {
+    const result = await runSessions(["connect", "h", "--command", " "]);
+    assert.equal(result.code, 2);
+    assert.equal(
+      result.stderr,
+      "sessions: --command is empty (give a command, or leave out --command for a shell)\n",
+    );
+  });
   await t.step("--backend without --session is a usage error", async () => {
     const result = await runSessions(["connect", "h", "--backend", "screen"]);
     assert.equal(result.code, 2);

@@ -51,6 +51,12 @@ export function checkConnectFlags(
   flags: ConnectFlags,
   backend: BackendName | null,
 ): void {
+  if (flags.command !== undefined && flags.command.trim() === "") {
+    throw usageError(
+      "--command is empty",
+      "give a command, or leave out --command for a shell",
+    );
+  }
   if (flags.session !== undefined && flags.command !== undefined) {
     throw usageError(
       "--session and --command cannot be used together",
