@@ -53,7 +53,7 @@ function lineError(where: string, message: string): RemoteError {
   return new RemoteError(
     "usage",
     `${where}: ${message}`,
-    "fix that line of the sessions config file (see README, Configuration file)",
+    "fix that line of the sessions config file; the README says how, under Configuration file",
   );
 }
 
