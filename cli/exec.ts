@@ -45,6 +45,7 @@ import {
   type HostDefaults,
   type HostOverrides,
   loadSshConfig,
+  withoutSameDestination,
 } from "../remote/ssh-config.ts";
 import { loadSessionsConfig } from "../remote/settings.ts";
 import { Authenticator } from "../remote/auth.ts";
@@ -249,9 +250,14 @@ async function planRun(command: string, flags: ExecFlags): Promise<ExecPlan> {
   if (config.defaults.connectTimeout !== undefined) {
     defaults.connectTimeout = config.defaults.connectTimeout;
   }
-  const hosts = targets.map((target) =>
-    sshConfig.resolve(target, overrides, defaults)
+  const { hosts, dropped } = withoutSameDestination(
+    targets.map((target) => sshConfig.resolve(target, overrides, defaults)),
   );
+  for (const { label, sameAs, destination } of dropped) {
+    writeErr(formatError(
+      `${label} is the same login as ${sameAs} (${destination}): run once`,
+    ));
+  }
   const mode: OutputMode = flags.json
     ? "json"
     : flags.gather
@@ -263,7 +269,7 @@ async function planRun(command: string, flags: ExecFlags): Promise<ExecPlan> {
   return {
     command,
     hosts,
-    labels: targets.map((target) => target.label),
+    labels: hosts.map((host) => host.target.label),
     fanOut: flags.parallel === undefined
       ? 1
       : flags.parallel === true

@@ -808,6 +808,39 @@ function expandEnvironment(text: string, what: string): string {
 
 // ---------------------------------------------------------------- public
 
+/** Where a login lands: user, host (in any case) and port, through the same jump hosts. */
+function destination(settings: HostSettings): string {
+  return [...settings.proxyJump, settings]
+    .map((hop) => `${hop.user}@${hop.hostname.toLowerCase()}:${hop.port}`)
+    .join(" > ");
+}
+
+/**
+ * HOSTS without the ones that, once resolved, land where an earlier one
+ * does (`web1` and `root@web1:22` when the config logs in to web1 as
+ * root): the command would run twice on one machine. Each dropped host
+ * comes with the label of the one kept and the destination they share.
+ */
+export function withoutSameDestination(hosts: readonly HostSettings[]): {
+  hosts: HostSettings[];
+  dropped: { label: string; sameAs: string; destination: string }[];
+} {
+  const first = new Map<string, string>();
+  const kept: HostSettings[] = [];
+  const dropped: { label: string; sameAs: string; destination: string }[] = [];
+  for (const host of hosts) {
+    const where = destination(host);
+    const sameAs = first.get(where);
+    if (sameAs === undefined) {
+      first.set(where, host.target.label);
+      kept.push(host);
+    } else {
+      dropped.push({ label: host.target.label, sameAs, destination: where });
+    }
+  }
+  return { hosts: kept, dropped };
+}
+
 /** The user, home, uid and host name of this process (home from $HOME, see the file comment). */
 export function localIdentity(): LocalIdentity {
   const uid = Deno.uid() ?? 0;

@@ -424,6 +424,20 @@ Deno.test("sessions exec against real sshds", async (t) => {
       },
     );
 
+    await t.step(
+      "a target that resolves to the same login as an earlier one runs once, with a line",
+      async () => {
+        const same = `${fixture.cluster.user}@${a}:${fixture.cluster.port}`;
+        const result = await exec(fixture, ["--targets", `${a},${same}`, WHO]);
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(
+          result.stderr,
+          `sessions: ${same} is the same login as ${a} (${same}): run once\n` +
+            "1 host: 1 succeeded\n",
+        );
+      },
+    );
+
     await t.step("standard input reaches every host", async () => {
       const result = await exec(fixture, [
         "--targets",

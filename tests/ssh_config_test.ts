@@ -12,6 +12,7 @@ import {
   loadSshConfig,
   type LocalIdentity,
   type SshConfig,
+  withoutSameDestination,
 } from "../remote/ssh-config.ts";
 import { parseTargetList } from "../remote/targets.ts";
 import type { HostSettings } from "../remote/types.ts";
@@ -624,5 +625,50 @@ Deno.test("ssh config: files chosen, relative Include, defaults from the session
     });
   } finally {
     await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("targets that resolve to the same login run once; behind other jump hosts they are other hosts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sessions-samedest-" });
+  try {
+    const file = join(dir, "config");
+    await Deno.writeTextFile(
+      file,
+      "Host web1 WEB1-alias\n  HostName web1.example\n" +
+        "Host dc1-db\n  HostName 10.0.0.5\n  ProxyJump bastion1\n" +
+        "Host dc2-db\n  HostName 10.0.0.5\n  ProxyJump bastion2\n" +
+        "Host *\n  User root\n",
+    );
+    const local: LocalIdentity = {
+      user: "me",
+      home: dir,
+      uid: 1000,
+      hostname: "client",
+    };
+    const config = loadSshConfig({ local, configFile: file });
+    const resolved = parseTargetList(
+      "web1,root@web1:22,WEB1-alias,ops@web1,dc1-db,dc2-db",
+    ).map((target) => config.resolve(target));
+    const { hosts, dropped } = withoutSameDestination(resolved);
+    assert.deepEqual(hosts.map((host) => host.target.label), [
+      "web1",
+      "ops@web1",
+      "dc1-db",
+      "dc2-db",
+    ]);
+    assert.deepEqual(dropped, [
+      {
+        label: "root@web1:22",
+        sameAs: "web1",
+        destination: "root@web1.example:22",
+      },
+      {
+        label: "WEB1-alias",
+        sameAs: "web1",
+        destination: "root@web1.example:22",
+      },
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
