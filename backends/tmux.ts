@@ -230,10 +230,13 @@ export class TmuxBackend implements Backend {
       // tmux escapes what its character tables do not know (a code point
       // newer than the C library's, a line separator) as octal, and nothing
       // could find the session by the typed name again: undone at once.
-      await this.tmux(["kill-session", "-t", id]);
+      const undo = await this.tmux(["kill-session", "-t", id]);
       throw new BackendError(
         "invalid-name",
-        `tmux would store the name '${options.name}' as '${stored}'`,
+        `tmux would store the name '${options.name}' as '${stored}'` +
+          (undo.code === 0
+            ? ""
+            : `; the session it made (${id}) could not be ended: ${undo.stderr.trim()}`),
         "choose a name of letters, digits and common symbols",
       );
     }

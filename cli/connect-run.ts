@@ -209,9 +209,11 @@ export async function runConnect(plan: ConnectPlan): Promise<number> {
     }
     if (
       connection === null && error instanceof RemoteError &&
-      error.kind === "unreachable"
+      error.kind === "unreachable" && settings.proxyJump.length === 0 &&
+      !error.message.includes(settings.hostname)
     ) {
-      // As ssh: "connect to host web1 port 22: Connection refused".
+      // As ssh: "connect to host web1 port 22: Connection refused". Not for
+      // a jump host's failure, which names the jump host itself.
       throw connectFailure(
         new RemoteError(
           "unreachable",

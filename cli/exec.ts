@@ -63,6 +63,7 @@ import {
 } from "./terminal.ts";
 import {
   foldHosts,
+  parseExclusionList,
   parseTargetList,
   parseTargetsFile,
   selectTargets,
@@ -327,6 +328,14 @@ async function selectRunTargets(
   for (const file of flags.targetsFile ?? []) {
     let content: string;
     if (isStandardInput(file)) {
+      if (Deno.stdin.isTerminal()) {
+        // It would wait for Ctrl-D without a word, and leave no terminal
+        // for the questions (passphrases, host keys, --ask-pass).
+        throw usageError(
+          `--targets-file ${file} reads standard input, which is a terminal`,
+          "pipe the list in, e.g. hosts | sessions exec --targets-file - CMD",
+        );
+      }
       standardInput ??= new TextDecoder().decode(await readStdin());
       content = standardInput;
     } else {
@@ -347,12 +356,13 @@ async function selectRunTargets(
       included.push(target);
     }
   }
-  const excluded = (flags.exclude ?? []).flatMap((list) =>
-    parseTargetList(list, groups)
+  const exclusions = (flags.exclude ?? []).flatMap((list) =>
+    parseExclusionList(list, groups)
   );
-  for (const exclusion of unmatchedExclusions(included, excluded)) {
+  const excluded = exclusions.flatMap((exclusion) => exclusion.targets);
+  for (const item of unmatchedExclusions(included, exclusions)) {
     writeErr(formatError(
-      `--exclude ${exclusion.label} matches no target, so it leaves out nothing`,
+      `--exclude ${item} matches no target, so it leaves out nothing`,
       "an exclusion with a user or port matches only targets written with the same",
     ));
   }

@@ -808,11 +808,12 @@ function expandEnvironment(text: string, what: string): string {
 
 // ---------------------------------------------------------------- public
 
-/** Where a login lands: user, host (in any case) and port, through the same jump hosts. */
+/** Where a login lands: user, host (in any case) and port, through the same jump hosts or ProxyCommand. */
 function destination(settings: HostSettings): string {
-  return [...settings.proxyJump, settings]
+  const path = [...settings.proxyJump, settings]
     .map((hop) => `${hop.user}@${hop.hostname.toLowerCase()}:${hop.port}`)
     .join(" > ");
+  return settings.proxyCommand ? `${path} via ${settings.proxyCommand}` : path;
 }
 
 /**

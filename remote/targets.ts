@@ -327,18 +327,38 @@ function excludes(exclusion: Target, target: Target): boolean {
     (exclusion.port === undefined || exclusion.port === target.port);
 }
 
+/** One item of an `--exclude` list as written (`web3`, `@staging`, `db[1-4]`), and the targets it stands for. */
+export interface ExclusionItem {
+  item: string;
+  targets: Target[];
+}
+
+/** An `--exclude` list, item by item, so a warning can name the item as written. */
+export function parseExclusionList(
+  text: string,
+  groups: TargetGroups = new Map(),
+): ExclusionItem[] {
+  return splitTopLevel(text, "target list").map((item) => ({
+    item,
+    targets: expandList(item, groups, "target list", []),
+  }));
+}
+
 /**
- * The exclusions that leave out none of `included`: most likely a typo, or
- * a user or port written that the target does not write (`root@web1` does
- * not exclude `web1`, even when the config logs in to it as root).
+ * The exclusion items that leave out none of `included`: most likely a
+ * typo, or a user or port written that the target does not write
+ * (`root@web1` does not exclude `web1`, even when the config logs in to it
+ * as root). A group or range counts once, and only if none of it matched.
  */
 export function unmatchedExclusions(
   included: readonly Target[],
-  excluded: readonly Target[],
-): Target[] {
-  return excluded.filter((exclusion) =>
-    !included.some((target) => excludes(exclusion, target))
-  );
+  items: readonly ExclusionItem[],
+): string[] {
+  return items.filter(({ targets }) =>
+    !targets.some((exclusion) =>
+      included.some((target) => excludes(exclusion, target))
+    )
+  ).map(({ item }) => item);
 }
 
 /**

@@ -252,7 +252,7 @@ Deno.test("completion scripts", async (t) => {
       async () => {
         const witness = join(fixture.dir, "ran");
         const hostile = [`$(touch ${witness})`, `\`touch ${witness}\``];
-        const names = [...hostile, "two words", "it's"];
+        const names = [...hostile, "two words", "two ways", "it's"];
         // Ended by ID: a target of `=$(…` is not found by name.
         const ids: string[] = [];
         for (const name of names) {
@@ -273,6 +273,11 @@ Deno.test("completion scripts", async (t) => {
           await assert.rejects(Deno.stat(witness), Deno.errors.NotFound);
           assert.ok(offered.includes("two\\ words"), offered.join("|"));
           assert.ok(offered.includes("it\\'s"), offered.join("|"));
+          // What a completion inserted (quoted) still completes further.
+          assert.deepEqual(
+            await bashComplete(fixture, ["sessions", "kill", "two\\ w"]),
+            ["two\\ ways", "two\\ words"],
+          );
           // Each name comes back as the shell word that types it.
           const typed = await runCommand(
             "bash",

@@ -669,3 +669,22 @@ Deno.test("sessions exec under `deno task`: one Ctrl-C stops the run, though the
     await world.cleanUp();
   }
 });
+
+Deno.test("sessions exec --targets-file - on a terminal is refused at once, not a silent wait", async () => {
+  const { dir, env } = await makeDir("sessions-exec-stdin-");
+  try {
+    const pty = await execInPane(["--targets-file", "-", "true"], env, dir);
+    try {
+      const screen = await finished(pty);
+      assert.match(screen, /status=2\b/);
+      assert.match(
+        screen,
+        /sessions: --targets-file - reads standard input, which is a terminal/,
+      );
+    } finally {
+      await pty.dispose();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -637,6 +637,7 @@ Deno.test("targets that resolve to the same login run once; behind other jump ho
       "Host web1 WEB1-alias\n  HostName web1.example\n" +
         "Host dc1-db\n  HostName 10.0.0.5\n  ProxyJump bastion1\n" +
         "Host dc2-db\n  HostName 10.0.0.5\n  ProxyJump bastion2\n" +
+        "Host web1-tunnel\n  HostName web1.example\n  ProxyCommand nc -X 5 -x proxy:1080 %h %p\n" +
         "Host *\n  User root\n",
     );
     const local: LocalIdentity = {
@@ -647,7 +648,7 @@ Deno.test("targets that resolve to the same login run once; behind other jump ho
     };
     const config = loadSshConfig({ local, configFile: file });
     const resolved = parseTargetList(
-      "web1,root@web1:22,WEB1-alias,ops@web1,dc1-db,dc2-db",
+      "web1,root@web1:22,WEB1-alias,ops@web1,dc1-db,dc2-db,web1-tunnel",
     ).map((target) => config.resolve(target));
     const { hosts, dropped } = withoutSameDestination(resolved);
     assert.deepEqual(hosts.map((host) => host.target.label), [
@@ -655,6 +656,7 @@ Deno.test("targets that resolve to the same login run once; behind other jump ho
       "ops@web1",
       "dc1-db",
       "dc2-db",
+      "web1-tunnel",
     ]);
     assert.deepEqual(dropped, [
       {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { assertUsageError } from "./helpers/assert.ts";
 import {
   foldHosts,
+  parseExclusionList,
   parseTargetList,
   parseTargetsFile,
   selectTargets,
@@ -179,10 +180,15 @@ Deno.test("selectTargets: duplicates removed in order, exclusions by host/user/p
     selectTargets(included, excluded).map((t) => t.label),
     ["web1", "web2", "web4", "u@web5", "web7"],
   );
-  // x@web5 left out nothing (the target is u@web5): the caller warns.
+  // x@web5 left out nothing (the target is u@web5): the caller warns. A
+  // group or range is one item, unmatched only if none of it matched.
+  const groups = new Map([["staging", "web[3-9],db1"], ["gone", "db[1-2]"]]);
   assert.deepEqual(
-    unmatchedExclusions(included, excluded).map((t) => t.label),
-    ["x@web5"],
+    unmatchedExclusions(
+      included,
+      parseExclusionList("web3,x@web5,@staging,web[10-20],@gone", groups),
+    ),
+    ["x@web5", "web[10-20]", "@gone"],
   );
   assert.deepEqual(
     selectTargets(parseTargetList("b,a,b,a,c")).map((t) => t.label),

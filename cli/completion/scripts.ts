@@ -125,11 +125,15 @@ function bashScript(spec: ProgramSpec): string {
 # Live values: the program prints them, one per line. Matched as plain text
 # and inserted quoted: compgen -W would run a $(...) inside a session name.
 ${fn}_names() {
-  local prefix= name quoted
+  local prefix= typed name quoted
   # Host lists are comma-separated and a host may follow user@: complete the last part.
   if [[ $2 == hosts && $3 == *[,@]* ]]; then prefix=\${3%"\${3##*[,@]}"}; fi
+  # What was typed, without the quoting a completion inserted (two\\ w, 'two w).
+  typed=\${3#"$prefix"}
+  case $typed in [\\"\\']*) typed=\${typed:1} ;; esac
+  typed=\${typed//\\\\/}
   while IFS= read -r name; do
-    [[ -n $name && $name == "\${3#"$prefix"}"* ]] || continue
+    [[ -n $name && $name == "$typed"* ]] || continue
     printf -v quoted %q "$name"
     COMPREPLY+=("$prefix$quoted")
   done < <("$1" completions --names "$2" 2>/dev/null)
