@@ -240,10 +240,33 @@ function parseTime(
 }
 
 function parsePortValue(value: string, where: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
+  const port = /^\d+$/.test(value) ? Number(value) : servicePort(value);
+  if (port === null || port < 1 || port > 65535) {
     throw configError(where, `bad port '${value}'`);
   }
-  return Number(value);
+  return port;
+}
+
+/**
+ * The TCP port of a service NAME (`ssh`) in /etc/services, as OpenSSH's
+ * getservbyname() finds it for `Port ssh`; null when it is not there.
+ */
+function servicePort(name: string): number | null {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync("/etc/services");
+  } catch {
+    return null;
+  }
+  for (const line of text.split("\n")) {
+    const [service, portAndProtocol, ...aliases] = line.replace(/#.*/, "")
+      .trim().split(/\s+/);
+    const match = /^(\d+)\/tcp$/.exec(portAndProtocol ?? "");
+    if (match && (service === name || aliases.includes(name))) {
+      return Number(match[1]);
+    }
+  }
+  return null;
 }
 
 function parseMatch(

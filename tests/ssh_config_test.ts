@@ -184,6 +184,9 @@ Host included-host
       `# a config exercising every keyword sessions honours
 Include ${dir}/inc/*.conf
 
+Host service-port
+  Port ssh
+
 Host alias1
   HostName Real-%h.Example.com
   User alice
@@ -293,6 +296,8 @@ Match all
         await check("WEB.Example.COM");
         await check("10.0.0.1");
         await check("pct");
+        // A service name, as getservbyname() reads /etc/services.
+        assert.equal((await check("service-port")).port, 22);
       },
     );
 
