@@ -125,7 +125,9 @@ export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
 export const BUFFERED_STREAM_LIMIT = 32 * 1024 * 1024;
 
 /** BUFFERED_STREAM_LIMIT in words, for messages. */
-export const BUFFERED_STREAM_LIMIT_TEXT = "32 MiB";
+export const BUFFERED_STREAM_LIMIT_TEXT = `${
+  BUFFERED_STREAM_LIMIT / (1024 * 1024)
+} MiB`;
 
 /** One host's output in the buffered modes: each stream up to LIMIT bytes. */
 export class CappedOutput {

@@ -524,13 +524,13 @@ class Progress {
   }
 }
 
-/** Where each host's output goes; one implementation per output mode. */
 /** Output a sink could not deliver whole: one line after the summary. */
 interface LostOutput {
   message: string;
   hint: string;
 }
 
+/** Where each host's output goes; one implementation per output mode. */
 interface OutputSink {
   output(index: number, stream: OutputStream, chunk: Uint8Array): void;
   finished(index: number, outcome: HostOutcome): void;

@@ -21,6 +21,7 @@ import {
   formatTable,
   osReason,
   paint,
+  singleQuote,
   writeErr,
   writeOut,
 } from "./output.ts";
@@ -245,9 +246,7 @@ export async function runCreate(
 
 /** NAME as one word for a POSIX shell: bare when safe, else single-quoted. */
 function shellWord(name: string): string {
-  return /^[A-Za-z0-9_.,:=@%+-]+$/.test(name)
-    ? name
-    : `'${name.replaceAll("'", `'\\''`)}'`;
+  return /^[A-Za-z0-9_.,:=@%+-]+$/.test(name) ? name : singleQuote(name);
 }
 
 async function existingDirectory(absolute: string): Promise<string> {

@@ -104,6 +104,11 @@ export function writeAll(
   }
 }
 
+/** TEXT as one single-quoted word for a POSIX shell. */
+export function singleQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
 /** The one-line error format: `sessions: MESSAGE (HINT)`. */
 export function formatError(message: string, hint?: string): string {
   const prefix = paint("sessions:", "red", Deno.stderr);

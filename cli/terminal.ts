@@ -53,6 +53,7 @@ export class Terminal implements PtyTerminal {
   /** Bytes read but not yet consumed (typed ahead of a prompt's end). */
   private pending: Uint8Array = new Uint8Array(0);
   private raw = false;
+  /** Whether a prompt is waiting for the user. */
   private asking = false;
   private readonly signalHandlers: [Deno.Signal, () => void][] = [];
   private closed = false;
@@ -72,17 +73,12 @@ export class Terminal implements PtyTerminal {
     const terminal = new Terminal();
     terminal.signalHandlers.push(
       ...listenForExitSignals((status) =>
-        onSignal && !terminal.prompting
+        onSignal && !terminal.asking
           ? onSignal(status)
           : terminal.exitNow(status)
       ),
     );
     return terminal;
-  }
-
-  /** Whether a prompt is waiting for the user. */
-  get prompting(): boolean {
-    return this.asking;
   }
 
   size(): TerminalSize {

@@ -9,6 +9,7 @@ import {
   type ClientKeys,
   closedPort,
   createClientKeys,
+  processesMatching,
   type SshdCluster,
   startSshd,
   writeClusterSshFiles,
@@ -119,20 +120,12 @@ function trustEveryHost(fixture: Fixture): Promise<void> {
   return Deno.writeTextFile(fixture.knownHosts, fixture.cluster.knownHosts);
 }
 
-/** The processes on this machine (the loopback sshds run here) matching PATTERN. */
-async function remote(pattern: string): Promise<string> {
-  const output = await new Deno.Command("pgrep", {
-    args: ["-af", pattern],
-    stdout: "piped",
-  }).output();
-  return new TextDecoder().decode(output.stdout).trim().split("\n").filter(
-    (line) => line !== "" && !line.includes("pgrep"),
-  ).join("\n");
-}
-
 async function waitForRemote(pattern: string, count: number): Promise<void> {
   const deadline = Date.now() + 20_000;
-  while ((await remote(pattern)).split("\n").filter(Boolean).length < count) {
+  while (
+    (await processesMatching(pattern)).split("\n").filter(Boolean).length <
+      count
+  ) {
     if (Date.now() > deadline) throw new Error(`no ${count} × ${pattern}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -536,7 +529,7 @@ Deno.test("sessions exec against real sshds", async (t) => {
             assert.match(result.stderr, /3 hosts: 3 interrupted\n/);
             assert.match(result.stderr, /interrupted: \S+ \(stopped\)\n/);
             assert.match(result.stderr, /interrupted: \S+ \(not started\)\n/);
-            assert.equal(await remote(`^sleep ${marker}`), "");
+            assert.equal(await processesMatching(`^sleep ${marker}`), "");
           });
         }
       },
@@ -558,7 +551,7 @@ Deno.test("sessions exec against real sshds", async (t) => {
         assert.equal(result.code, 1, result.stderr);
         // As pdsh under `| head`: no summary of what the reader did not want.
         assert.equal(result.stderr, "");
-        assert.equal(await remote(`^sleep ${marker}`), "");
+        assert.equal(await processesMatching(`^sleep ${marker}`), "");
       },
     );
 

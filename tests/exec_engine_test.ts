@@ -17,6 +17,7 @@ import {
   closedPort,
   createClientKeys,
   generateHostKey,
+  processesMatching,
   type SshdCluster,
   startSilentListener,
   startSshd,
@@ -93,14 +94,6 @@ async function execRun(
 }
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-
-async function remoteProcesses(pattern: string): Promise<string> {
-  const output = await new Deno.Command("pgrep", {
-    args: ["-af", pattern],
-    stdout: "piped",
-  }).output();
-  return text(output.stdout).trim();
-}
 
 /** A TCP forwarder in front of one sshd, counting the connections made through it. */
 interface CountingProxy {
@@ -397,7 +390,7 @@ Deno.test("exec engine against real sshds", async (t) => {
             "",
             "the TERM-proof command was killed",
           );
-          assert.equal(await remoteProcesses(`sleep ${marker}`), "");
+          assert.equal(await processesMatching(`sleep ${marker}`), "");
         } finally {
           listener.close();
         }

@@ -13,6 +13,7 @@ import { sessionsShellLine, shellQuote } from "./helpers/sessions.ts";
 import {
   createClientKeys,
   generateHostKey,
+  processesMatching,
   type SshdCluster,
   startSshd,
   writeClusterSshFiles,
@@ -655,11 +656,7 @@ Deno.test("sessions exec under `deno task`: one Ctrl-C stops the run, though the
       assert.match(screen, /^3 hosts: 3 interrupted$/m);
       // The remote commands (run here by the loopback sshds) are gone; the
       // pane's own shell line names the gates too, and stays.
-      const listed = await new Deno.Command("pgrep", {
-        args: ["-af", `${world.dir}/gates`],
-        stdout: "piped",
-      }).output();
-      const left = new TextDecoder().decode(listed.stdout).split("\n")
+      const left = (await processesMatching(`${world.dir}/gates`)).split("\n")
         .filter((line) => line !== "" && !line.includes("deno task"));
       assert.deepEqual(left, []);
     } finally {

@@ -12,6 +12,7 @@ import {
   type ProgramSpec,
   type ValueKind,
 } from "./spec.ts";
+import { singleQuote } from "../output.ts";
 
 export const SHELLS = ["bash", "zsh", "fish"] as const;
 export type Shell = typeof SHELLS[number];
@@ -33,10 +34,6 @@ export function completionScript(shell: Shell, spec: ProgramSpec): string {
 /** The shell function or name for a program name (`sessions` → `_sessions`). */
 function identifier(name: string): string {
   return `_${name.replace(/[^A-Za-z0-9_]/g, "_")}`;
-}
-
-function singleQuote(text: string): string {
-  return `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 // ------------------------------------------------------------------ bash

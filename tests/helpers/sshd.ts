@@ -436,6 +436,21 @@ export function startSilentListener(address = "127.0.0.1"): SilentListener {
 }
 
 /** A port on `address` that nothing listens on (bound, then released). */
+/**
+ * The processes on this machine matching PATTERN (`pgrep -af` lines, joined):
+ * the loopback sshds run the remote commands here, so a test can see that
+ * none is left.
+ */
+export async function processesMatching(pattern: string): Promise<string> {
+  const output = await new Deno.Command("pgrep", {
+    args: ["-af", pattern],
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(output.stdout).trim().split("\n").filter(
+    (line) => line !== "" && !line.includes("pgrep"),
+  ).join("\n");
+}
+
 export function closedPort(address = "127.0.0.1"): number {
   assertLoopback(address);
   const listener = Deno.listen({ hostname: address, port: 0 });
